@@ -1,0 +1,118 @@
+namespace Sensor.Events;
+
+/// <summary>
+/// One event as the rule engine sees it: a kernel event joined with the process table and the container and
+/// Kubernetes context. Names follow Falco's field classes (evt, proc, fd, container, k8s) so that rule fields map
+/// one to one.
+/// </summary>
+internal sealed class SensorEvent
+{
+    /// <summary>Syscall or event name as Falco spells it: execve, connect, openat, setns, ptrace, ...</summary>
+    public required string Type { get; init; }
+
+    /// <summary>'&gt;' for entry, '&lt;' for exit (Falco's evt.dir).</summary>
+    public char Direction { get; init; } = '<';
+
+    /// <summary>Return value on exit; negative is -errno (Falco's evt.res / evt.rawres).</summary>
+    public long? Result { get; init; }
+
+    /// <summary>Wall-clock time of the event.</summary>
+    public DateTimeOffset Time { get; init; }
+
+    /// <summary>Kernel monotonic timestamp of the event in nanoseconds (for latency measurement).</summary>
+    public ulong TimestampNs { get; init; }
+
+    public required ProcessSnapshot Process { get; init; }
+
+    /// <summary>Parent first; as many as the process table knows (at least five when they exist).</summary>
+    public IReadOnlyList<ProcessSnapshot> Ancestors { get; init; } = [];
+
+    /// <summary>The file or socket the syscall used, when it used one.</summary>
+    public FdInfo? Fd { get; init; }
+
+    /// <summary>Decoded syscall arguments by name (flags, target, request, nstype, ...).</summary>
+    public IReadOnlyDictionary<string, string> Args { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Null for host processes.</summary>
+    public ContainerContext? Container { get; init; }
+
+    /// <summary>Null outside Kubernetes or while the pod is not known yet.</summary>
+    public KubernetesContext? Kubernetes { get; set; }
+}
+
+/// <summary>A process as the process table knows it at the time of the event.</summary>
+internal sealed record ProcessSnapshot
+{
+    public int Pid { get; init; }
+    public int Ppid { get; init; }
+    public string Name { get; init; } = "";
+
+    /// <summary>argv[0] (Falco's proc.exe).</summary>
+    public string Exe { get; init; } = "";
+
+    /// <summary>Full path of the executable (Falco's proc.exepath).</summary>
+    public string ExePath { get; init; } = "";
+
+    public IReadOnlyList<string> Args { get; init; } = [];
+    public int Uid { get; init; }
+    public string User { get; init; } = "";
+
+    /// <summary>Controlling terminal device number; 0 when none (Falco's proc.tty).</summary>
+    public int Tty { get; init; }
+
+    public bool IsExeUpperLayer { get; init; }
+    public bool IsExeFromMemfd { get; init; }
+
+    /// <summary>Start time in nanoseconds since boot; with the pid it names a process uniquely.</summary>
+    public ulong StartTimeNs { get; init; }
+
+    public ulong CgroupId { get; init; }
+
+    /// <summary>Name followed by the arguments (Falco's proc.cmdline).</summary>
+    public string Cmdline => Args.Count == 0 ? Name : $"{Name} {string.Join(' ', Args)}";
+}
+
+/// <summary>A file descriptor's target, with Falco's fd.* meanings.</summary>
+internal sealed record FdInfo
+{
+    /// <summary>Path for files; "client:port->server:port" for connected sockets.</summary>
+    public string Name { get; init; } = "";
+
+    /// <summary>'f' file, '4' IPv4 socket, '6' IPv6 socket, 'u' unix socket, 'm' memfd (Falco's fd.typechar).</summary>
+    public char TypeChar { get; init; }
+
+    /// <summary>tcp, udp or empty.</summary>
+    public string L4Proto { get; init; } = "";
+
+    public string? ClientIp { get; init; }
+    public int? ClientPort { get; init; }
+    public string? ServerIp { get; init; }
+    public int? ServerPort { get; init; }
+
+    /// <summary>Open flags for files (O_WRONLY etc.), when known.</summary>
+    public int? OpenFlags { get; init; }
+}
+
+/// <summary>The container a process runs in.</summary>
+internal sealed record ContainerContext
+{
+    public required string Id { get; init; }
+    public string Name { get; init; } = "";
+    public string ImageRepository { get; init; } = "";
+    public string ImageTag { get; init; } = "";
+    public string? ImageDigest { get; init; }
+    public bool Privileged { get; init; }
+
+    /// <summary>Repository and tag, as the runtime shows the image.</summary>
+    public string Image => ImageTag.Length == 0 ? ImageRepository : $"{ImageRepository}:{ImageTag}";
+}
+
+/// <summary>The pod a container belongs to.</summary>
+internal sealed record KubernetesContext
+{
+    public required string Namespace { get; init; }
+    public required string Pod { get; init; }
+    public string? WorkloadKind { get; init; }
+    public string? WorkloadName { get; init; }
+    public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
+}

@@ -1,0 +1,130 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Design;
+using Triage.Api.Configuration;
+
+namespace Triage.Api.Persistence;
+
+internal static class DatabaseExtensions
+{
+    /// <summary>The embedded default: a SQLite file under ./data/, relative to the working directory.</summary>
+    public const string DefaultSqliteConnectionString = "Data Source=data/triage.db";
+
+    /// <summary>
+    /// Registers <see cref="TriageDbContext"/> for the configured provider. <paramref name="dbOverride"/> is the
+    /// <c>--db</c> argument: a PostgreSQL connection string (contains <c>Host=</c>) or a SQLite file path.
+    /// </summary>
+    public static IServiceCollection AddTriageDatabase(this IServiceCollection services, DatabaseOptions options)
+    {
+        if (options.Provider == "postgres")
+        {
+            services.AddDbContext<TriageDbContext, PostgresTriageDbContext>(db => ConfigurePostgres(db, options.ConnectionString!));
+        }
+        else
+        {
+            var connectionString = options.ConnectionString ?? DefaultSqliteConnectionString;
+            services.AddDbContext<TriageDbContext, SqliteTriageDbContext>(db => ConfigureSqlite(db, connectionString));
+        }
+
+        services.AddHostedService<DatabaseStartup>();
+        return services;
+    }
+
+    /// <summary>Turns a <c>--db</c> argument into database options.</summary>
+    public static void ApplyOverride(this DatabaseOptions options, string dbOverride)
+    {
+        if (dbOverride.Contains("Host=", StringComparison.OrdinalIgnoreCase)
+            || dbOverride.StartsWith("postgres://", StringComparison.OrdinalIgnoreCase)
+            || dbOverride.StartsWith("postgresql://", StringComparison.OrdinalIgnoreCase))
+        {
+            options.Provider = "postgres";
+            options.ConnectionString = dbOverride;
+        }
+        else
+        {
+            options.Provider = "sqlite";
+            options.ConnectionString = dbOverride.Contains('=', StringComparison.Ordinal) ? dbOverride : $"Data Source={dbOverride}";
+        }
+    }
+
+    internal static void ConfigureSqlite(DbContextOptionsBuilder db, string connectionString)
+    {
+        EnsureSqliteDirectory(connectionString);
+        db.UseSqlite(connectionString);
+    }
+
+    internal static void ConfigurePostgres(DbContextOptionsBuilder db, string connectionString) =>
+        db.UseNpgsql(connectionString);
+
+    private static void EnsureSqliteDirectory(string connectionString)
+    {
+        var builder = new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder(connectionString);
+        var directory = Path.GetDirectoryName(Path.GetFullPath(builder.DataSource));
+        if (builder.DataSource != ":memory:" && !string.IsNullOrEmpty(directory))
+        {
+            Directory.CreateDirectory(directory);
+        }
+    }
+}
+
+/// <summary>
+/// Brings the schema up to date before the service takes traffic. SQLite (embedded, single node) migrates itself;
+/// PostgreSQL is shared by replicas, so migrating is a deployment step and an out-of-date schema stops the start.
+/// </summary>
+internal sealed partial class DatabaseStartup(IServiceProvider services, ILogger<DatabaseStartup> logger) : IHostedService
+{
+    public const string PostgresMigrateCommand =
+        "dotnet run --project Triage.Api -- migrate --db \"<connection string>\"";
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await using var scope = services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<TriageDbContext>();
+        var pending = (await db.Database.GetPendingMigrationsAsync(cancellationToken)).ToList();
+        if (db is SqliteTriageDbContext)
+        {
+            if (pending.Count > 0)
+            {
+                LogMigrating(logger, pending.Count);
+                await db.Database.MigrateAsync(cancellationToken);
+            }
+
+            // WAL lets readers (the incident API) run while the ingest writer commits.
+            await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", cancellationToken);
+            return;
+        }
+
+        if (pending.Count > 0)
+        {
+            throw new InvalidOperationException(
+                $"The PostgreSQL schema is out of date: {pending.Count} migration(s) not applied ({string.Join(", ", pending)}). "
+                + $"Apply them with: {PostgresMigrateCommand}");
+        }
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Applying {Count} migration(s) to the SQLite database")]
+    private static partial void LogMigrating(ILogger logger, int count);
+}
+
+/// <summary>Lets <c>dotnet ef</c> build the SQLite context without starting the app.</summary>
+internal sealed class SqliteDesignTimeFactory : IDesignTimeDbContextFactory<SqliteTriageDbContext>
+{
+    public SqliteTriageDbContext CreateDbContext(string[] args)
+    {
+        var builder = new DbContextOptionsBuilder<SqliteTriageDbContext>();
+        builder.UseSqlite("Data Source=design-time.db");
+        return new SqliteTriageDbContext(builder.Options);
+    }
+}
+
+/// <summary>Lets <c>dotnet ef</c> build the PostgreSQL context without a server.</summary>
+internal sealed class PostgresDesignTimeFactory : IDesignTimeDbContextFactory<PostgresTriageDbContext>
+{
+    public PostgresTriageDbContext CreateDbContext(string[] args)
+    {
+        var builder = new DbContextOptionsBuilder<PostgresTriageDbContext>();
+        builder.UseNpgsql("Host=localhost;Database=triage_design");
+        return new PostgresTriageDbContext(builder.Options);
+    }
+}

@@ -1,0 +1,48 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata.Builders;
+
+namespace Triage.Api.Persistence.EntityConfigurations;
+
+internal sealed class IncidentConfiguration : IEntityTypeConfiguration<Incident>
+{
+    public void Configure(EntityTypeBuilder<Incident> builder)
+    {
+        builder.ToTable("incidents");
+        builder.HasKey(i => i.Id);
+        builder.Property(i => i.Fingerprint).HasMaxLength(64);
+        builder.Property(i => i.OpenFingerprint).HasMaxLength(64);
+        builder.HasIndex(i => i.OpenFingerprint).IsUnique();
+        builder.HasIndex(i => new { i.Status, i.LastSeen });
+        builder.HasIndex(i => i.NeedsProcessing).HasFilter("\"NeedsProcessing\"");
+        builder.Property(i => i.Status).HasConversion<string>().HasMaxLength(16);
+        builder.Property(i => i.Priority).HasConversion<int>();
+        builder.Property(i => i.Version).IsConcurrencyToken();
+        builder.PrimitiveCollection(i => i.Tags);
+        builder.HasMany(i => i.Alerts).WithOne().HasForeignKey(a => a.IncidentId);
+        builder.HasMany(i => i.Timeline).WithOne().HasForeignKey(t => t.IncidentId);
+    }
+}
+
+internal sealed class StoredAlertConfiguration : IEntityTypeConfiguration<StoredAlert>
+{
+    public void Configure(EntityTypeBuilder<StoredAlert> builder)
+    {
+        builder.ToTable("alerts");
+        builder.HasKey(a => a.Id);
+        builder.Property(a => a.Id).HasMaxLength(200);
+        builder.Property(a => a.Priority).HasConversion<int>();
+        builder.HasIndex(a => new { a.IncidentId, a.Time });
+    }
+}
+
+internal sealed class TimelineEntryConfiguration : IEntityTypeConfiguration<TimelineEntry>
+{
+    public void Configure(EntityTypeBuilder<TimelineEntry> builder)
+    {
+        builder.ToTable("timeline");
+        builder.HasKey(t => t.Id);
+        builder.HasIndex(t => new { t.IncidentId, t.Id });
+        builder.Property(t => t.Kind).HasMaxLength(64);
+        builder.Property(t => t.Channel).HasMaxLength(32);
+    }
+}

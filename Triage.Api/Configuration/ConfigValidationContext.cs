@@ -68,28 +68,33 @@ internal sealed class ConfigValidationContext(string fileName, YamlNode? root)
     }
 
     /// <summary>The field path of the innermost node that contains <paramref name="mark"/>, for parser errors.</summary>
+    /// <remarks>
+    /// YamlDotNet gives collection nodes no reliable end mark, so the containing child is the last one that starts
+    /// at or before the mark.
+    /// </remarks>
     public static string? PathOfMark(YamlNode node, Mark mark, string path = "")
     {
         switch (node)
         {
             case YamlMappingNode mapping:
-                foreach (var (key, value) in mapping.Children)
+                var entry = mapping.Children.LastOrDefault(c => Compare(c.Key.Start, mark) <= 0);
+                if (entry.Key is YamlScalarNode key)
                 {
-                    var name = path.Length == 0 ? ((YamlScalarNode)key).Value : $"{path}.{((YamlScalarNode)key).Value}";
-                    if (Contains(key, mark) || Contains(value, mark))
-                    {
-                        return PathOfMark(value, mark, name!) ?? name;
-                    }
+                    var name = path.Length == 0 ? key.Value ?? "" : $"{path}.{key.Value}";
+                    return PathOfMark(entry.Value, mark, name);
                 }
 
                 break;
             case YamlSequenceNode sequence:
-                for (var i = 0; i < sequence.Children.Count; i++)
+                var index = sequence.Children.Count - 1;
+                while (index >= 0 && Compare(sequence.Children[index].Start, mark) > 0)
                 {
-                    if (Contains(sequence.Children[i], mark))
-                    {
-                        return PathOfMark(sequence.Children[i], mark, $"{path}[{i}]") ?? $"{path}[{i}]";
-                    }
+                    index--;
+                }
+
+                if (index >= 0)
+                {
+                    return PathOfMark(sequence.Children[index], mark, $"{path}[{index}]");
                 }
 
                 break;
@@ -98,8 +103,7 @@ internal sealed class ConfigValidationContext(string fileName, YamlNode? root)
         return path.Length == 0 ? null : path;
     }
 
-    private static bool Contains(YamlNode node, Mark mark) =>
-        node.Start.Index <= mark.Index && mark.Index <= node.End.Index;
+    private static int Compare(Mark a, Mark b) => a.Line != b.Line ? a.Line.CompareTo(b.Line) : a.Column.CompareTo(b.Column);
 
     private static IEnumerable<(string? Name, int? Index)> Steps(string field)
     {

@@ -1,3 +1,4 @@
+using Triage.Api.Delivery;
 using YamlDotNet.Serialization;
 
 namespace Triage.Api.Configuration;
@@ -14,6 +15,7 @@ internal sealed class TriageConfig
     public IncidentOptions Incidents { get; set; } = new();
     public List<TeamOptions> Teams { get; set; } = [];
     public List<PersonOptions> People { get; set; } = [];
+    public DeliveryOptions Delivery { get; set; } = new();
 
     /// <summary>Absolute path of the file this was read from (not a YAML field).</summary>
     [YamlIgnore]
@@ -26,6 +28,7 @@ internal sealed class TriageConfig
         Ingest.Validate(context, "ingest");
         Incidents.Validate(context, "incidents");
         TeamsAndPeopleValidation.Validate(Teams, People, context);
+        Delivery.Validate(context, "delivery");
     }
 }
 

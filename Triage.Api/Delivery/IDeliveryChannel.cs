@@ -1,0 +1,55 @@
+namespace Triage.Api.Delivery;
+
+/// <summary>
+/// Sends outbox messages of one channel name to the outside world (Slack, Teams, PagerDuty, a webhook).
+/// </summary>
+/// <remarks>
+/// <para>How to add a channel: implement this interface and register it with
+/// <c>services.AddSingleton&lt;IDeliveryChannel, MyChannel&gt;()</c>. Enqueue messages through <see cref="Outbox"/> with the
+/// same <see cref="OutboxMessage.Channel"/> as <see cref="Name"/>; <see cref="OutboxDispatcher"/> calls
+/// <see cref="DeliverAsync"/> when a message is due and records the result.</para>
+/// <para>Contract: return <see cref="DeliveryResult.Delivered"/> with the remote id (Slack <c>ts</c>, Teams activity id),
+/// <see cref="DeliveryResult.Retry"/> for transient failures (5xx, timeouts, HTTP 429 with its <c>Retry-After</c>),
+/// <see cref="DeliveryResult.Failed"/> for a request that will never succeed (4xx other than 429, a bad payload).
+/// An exception counts as a transient failure. Delivery is at-least-once: a crash after the remote side accepted the
+/// message but before the result was saved repeats it, so send an idempotency key where the protocol has one.</para>
+/// <para>Ordering: messages with the same incident and channel are attempted one at a time in enqueue order (a card
+/// update never overtakes the card post); a message that failed for good no longer holds later ones back.</para>
+/// </remarks>
+internal interface IDeliveryChannel
+{
+    /// <summary>The channel name messages are enqueued under, e.g. <c>slack</c>.</summary>
+    string Name { get; }
+
+    /// <summary>
+    /// Pacing: the least time between two attempts on this channel (all messages of it, across incidents).
+    /// Default none. <see cref="DeliveryOptions.MinInterval"/> can override it per channel name.
+    /// </summary>
+    TimeSpan MinInterval => TimeSpan.Zero;
+
+    Task<DeliveryResult> DeliverAsync(OutboxMessage message, CancellationToken cancellationToken);
+}
+
+/// <summary>The three ways an attempt can end.</summary>
+public enum DeliveryOutcome
+{
+    Delivered,
+    Retry,
+    FailedPermanently,
+}
+
+/// <summary>What one attempt came to. Build it with the static methods.</summary>
+internal sealed record DeliveryResult(DeliveryOutcome Outcome, string? RemoteId, TimeSpan? RetryAfter, string? Error)
+{
+    /// <summary>Accepted by the remote side; <paramref name="remoteId"/> is kept in <see cref="OutboxMessage.RemoteId"/>.</summary>
+    public static DeliveryResult Delivered(string? remoteId = null) => new(DeliveryOutcome.Delivered, remoteId, null, null);
+
+    /// <summary>
+    /// Try again later: after <paramref name="retryAfter"/> when the remote side said so (HTTP 429 <c>Retry-After</c>;
+    /// the whole channel also pauses that long), else after exponential backoff with jitter.
+    /// </summary>
+    public static DeliveryResult Retry(string error, TimeSpan? retryAfter = null) => new(DeliveryOutcome.Retry, null, retryAfter, error);
+
+    /// <summary>Will never succeed; stop trying and record why.</summary>
+    public static DeliveryResult Failed(string error) => new(DeliveryOutcome.FailedPermanently, null, null, error);
+}

@@ -1,0 +1,124 @@
+using System.Threading.Channels;
+using Microsoft.EntityFrameworkCore;
+using Triage.Api.Persistence;
+
+namespace Triage.Api.Delivery;
+
+/// <summary>What to send: the fields of an <see cref="OutboxMessage"/> a producer chooses.</summary>
+/// <param name="IncidentId">The incident it is about (attempts are written to its timeline), or null.</param>
+/// <param name="Channel">The <see cref="IDeliveryChannel.Name"/> that sends it.</param>
+/// <param name="Kind">What it is (<c>card</c>, <c>card_update</c>, <c>trigger</c>, <c>resolve</c>, …).</param>
+/// <param name="Payload">The channel-specific JSON body.</param>
+/// <param name="IdempotencyKey">Unique per channel; a second enqueue with the same key returns the first message.</param>
+/// <param name="NotBefore">Earliest first attempt; null for now.</param>
+internal sealed record OutboxRequest(
+    long? IncidentId,
+    string Channel,
+    string Kind,
+    string Payload,
+    string IdempotencyKey,
+    DateTimeOffset? NotBefore = null);
+
+/// <summary>
+/// The delivery outbox: producers put messages here and <see cref="OutboxDispatcher"/> delivers them through the
+/// registered <see cref="IDeliveryChannel"/> with retries, backoff, pacing and a timeline entry per attempt.
+/// </summary>
+/// <remarks>
+/// <para>Two ways to enqueue:</para>
+/// <list type="bullet">
+/// <item><see cref="AddAsync"/> adds the message to <em>your</em> DbContext so it commits atomically with your own change
+/// (the usual case: an incident observer or action). Call <see cref="Wake"/> after your SaveChanges for immediate
+/// dispatch; otherwise it goes out within <see cref="DeliveryOptions.PollInterval"/>.</item>
+/// <item><see cref="EnqueueAsync"/> adds, saves and wakes in one call.</item>
+/// </list>
+/// <para>Idempotency: (channel, idempotency key) is unique. Use a key that names the intent, e.g.
+/// <c>incident-42/card</c> or <c>incident-42/resolve</c>, so a repeated reconcile enqueues nothing new. If two writers
+/// race, the loser's SaveChanges fails with a unique-index violation; retry the reconcile and it finds the winner's row.</para>
+/// <para>Reading results: the row's <see cref="OutboxMessage.Status"/>, <see cref="OutboxMessage.RemoteId"/> (e.g. a Slack
+/// <c>ts</c> a later update needs) and <see cref="OutboxMessage.LastError"/>; see <see cref="FindAsync"/>.</para>
+/// </remarks>
+internal sealed class Outbox(TimeProvider time)
+{
+    private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(
+        new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+
+    /// <summary>
+    /// Adds the message to <paramref name="db"/> (saved with the caller's next SaveChanges), or returns the existing
+    /// message with the same channel and idempotency key, whether saved already or only tracked.
+    /// </summary>
+    public async Task<OutboxMessage> AddAsync(TriageDbContext db, OutboxRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(request.Channel);
+        ArgumentException.ThrowIfNullOrWhiteSpace(request.IdempotencyKey);
+        var set = db.Set<OutboxMessage>();
+        var existing = set.Local.FirstOrDefault(m => m.Channel == request.Channel && m.IdempotencyKey == request.IdempotencyKey)
+            ?? await FindAsync(db, request.Channel, request.IdempotencyKey, cancellationToken);
+        if (existing is not null)
+        {
+            return existing;
+        }
+
+        var now = time.GetUtcNow();
+        var message = new OutboxMessage
+        {
+            IncidentId = request.IncidentId,
+            Channel = request.Channel,
+            Kind = request.Kind,
+            Payload = request.Payload,
+            IdempotencyKey = request.IdempotencyKey,
+            Status = OutboxStatus.Pending,
+            CreatedAt = now,
+            NextAttemptAt = request.NotBefore is { } notBefore && notBefore > now ? notBefore : now,
+        };
+        set.Add(message);
+        return message;
+    }
+
+    /// <summary>Adds, saves and wakes the dispatcher. Returns the stored message (the earlier one for a repeated key).</summary>
+    public async Task<OutboxMessage> EnqueueAsync(TriageDbContext db, OutboxRequest request, CancellationToken cancellationToken)
+    {
+        var message = await AddAsync(db, request, cancellationToken);
+        if (db.Entry(message).State == EntityState.Added)
+        {
+            try
+            {
+                await db.SaveChangesAsync(cancellationToken);
+            }
+            catch (DbUpdateException)
+            {
+                // Lost a race with another writer of the same key: theirs stands.
+                db.Entry(message).State = EntityState.Detached;
+                return await FindAsync(db, request.Channel, request.IdempotencyKey, cancellationToken)
+                    ?? throw new InvalidOperationException($"Could not store outbox message {request.Channel}/{request.IdempotencyKey}");
+            }
+
+            Wake();
+        }
+
+        return message;
+    }
+
+    /// <summary>The message stored under <paramref name="channel"/> and <paramref name="idempotencyKey"/>, or null.</summary>
+    public static Task<OutboxMessage?> FindAsync(TriageDbContext db, string channel, string idempotencyKey, CancellationToken cancellationToken) =>
+        db.Set<OutboxMessage>().FirstOrDefaultAsync(m => m.Channel == channel && m.IdempotencyKey == idempotencyKey, cancellationToken);
+
+    /// <summary>Asks the dispatcher to look for due messages now instead of at its next poll.</summary>
+    public void Wake() => _wake.Writer.TryWrite(true);
+
+    /// <summary>Waits for <see cref="Wake"/> or until <paramref name="timeout"/> has passed on the clock.</summary>
+    internal async Task WaitAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        if (_wake.Reader.TryRead(out _))
+        {
+            return;
+        }
+
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var woken = _wake.Reader.WaitToReadAsync(stop.Token).AsTask();
+        var delay = Task.Delay(timeout, time, stop.Token);
+        await Task.WhenAny(woken, delay);
+        await stop.CancelAsync();
+        cancellationToken.ThrowIfCancellationRequested();
+        _wake.Reader.TryRead(out _);
+    }
+}

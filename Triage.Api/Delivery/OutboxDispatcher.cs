@@ -1,0 +1,286 @@
+using System.Globalization;
+using Microsoft.EntityFrameworkCore;
+using Triage.Api.Persistence;
+
+namespace Triage.Api.Delivery;
+
+/// <summary>
+/// Delivers due outbox messages through their <see cref="IDeliveryChannel"/>: claims each message with a lease (so
+/// several replicas never send one message twice at once, and a crash mid-attempt is retried once the lease runs out),
+/// paces each channel, applies the result (delivered, retry with backoff or <c>Retry-After</c>, failed), and writes the
+/// attempt to the incident timeline in the same transaction as the result.
+/// </summary>
+internal sealed partial class OutboxDispatcher : BackgroundService
+{
+    private readonly IServiceScopeFactory _scopes;
+    private readonly Dictionary<string, IDeliveryChannel> _channels;
+    private readonly Outbox _outbox;
+    private readonly DeliveryOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger<OutboxDispatcher> _logger;
+
+    // When each channel may be attempted next: pacing and Retry-After pauses. Only the dispatch loop touches it.
+    private readonly Dictionary<string, DateTimeOffset> _notBefore = new(StringComparer.Ordinal);
+
+    public OutboxDispatcher(
+        IServiceScopeFactory scopes,
+        IEnumerable<IDeliveryChannel> channels,
+        Outbox outbox,
+        DeliveryOptions options,
+        TimeProvider time,
+        ILogger<OutboxDispatcher> logger)
+    {
+        _scopes = scopes;
+        _channels = channels.ToDictionary(c => c.Name, StringComparer.Ordinal);
+        _outbox = outbox;
+        _options = options;
+        _time = time;
+        _logger = logger;
+    }
+
+    /// <summary>Jitter source in [0, 1); replaceable so tests can pin the backoff.</summary>
+    internal Func<double> Jitter { get; set; } = Random.Shared.NextDouble;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            TimeSpan wait;
+            try
+            {
+                wait = await DispatchDueAsync(stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+#pragma warning disable CA1031 // A database hiccup must not stop delivery for good; the next round tries again.
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                LogRoundFailed(_logger, ex);
+                wait = _options.PollInterval;
+            }
+
+            if (wait > TimeSpan.Zero)
+            {
+                try
+                {
+                    await _outbox.WaitAsync(wait, stoppingToken);
+                }
+                catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// One round: attempts every message due now, at most <see cref="DeliveryOptions.BatchSize"/> per channel, channels
+    /// in parallel. Returns how long to wait before the next round (zero when there is more to do now).
+    /// </summary>
+    internal async Task<TimeSpan> DispatchDueAsync(CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow();
+        List<string> dueChannels;
+        await using (var scope = _scopes.CreateAsyncScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<TriageDbContext>();
+            dueChannels = await Due(db, now).Select(m => m.Channel).Distinct().ToListAsync(cancellationToken);
+        }
+
+        var active = dueChannels.Where(c => !_notBefore.TryGetValue(c, out var notBefore) || notBefore <= now).ToList();
+        var more = await Task.WhenAll(active.Select(c => DispatchChannelAsync(c, cancellationToken)));
+        if (more.Any(m => m))
+        {
+            return TimeSpan.Zero;
+        }
+
+        // Sleep until the next poll, or earlier when a paced or paused channel with due messages opens up again.
+        var wait = _options.PollInterval;
+        now = _time.GetUtcNow();
+        foreach (var channel in dueChannels)
+        {
+            if (_notBefore.TryGetValue(channel, out var notBefore) && notBefore - now < wait)
+            {
+                wait = notBefore - now;
+            }
+        }
+
+        return wait < TimeSpan.Zero ? TimeSpan.Zero : wait;
+    }
+
+    /// <summary>Messages that may be attempted now: pending, due, and not behind an earlier pending one of the same incident and channel.</summary>
+    private static IQueryable<OutboxMessage> Due(TriageDbContext db, DateTimeOffset now)
+    {
+        var outbox = db.Set<OutboxMessage>();
+        return outbox.Where(m => m.Status == OutboxStatus.Pending && m.NextAttemptAt <= now
+            && (m.IncidentId == null || !outbox.Any(o => o.Status == OutboxStatus.Pending && o.Channel == m.Channel
+                && o.IncidentId == m.IncidentId && o.Id < m.Id)));
+    }
+
+    /// <summary>Attempts the due messages of one channel in order; true when it stopped at the batch size with more left.</summary>
+    private async Task<bool> DispatchChannelAsync(string channelName, CancellationToken cancellationToken)
+    {
+        List<long> ids;
+        await using (var scope = _scopes.CreateAsyncScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<TriageDbContext>();
+            ids = await Due(db, _time.GetUtcNow()).Where(m => m.Channel == channelName)
+                .OrderBy(m => m.NextAttemptAt).ThenBy(m => m.Id)
+                .Select(m => m.Id).Take(_options.BatchSize).ToListAsync(cancellationToken);
+        }
+
+        _channels.TryGetValue(channelName, out var channel);
+        var minInterval = _options.MinInterval.TryGetValue(channelName, out var configured) ? configured
+            : channel?.MinInterval ?? TimeSpan.Zero;
+        foreach (var id in ids)
+        {
+            if (_notBefore.TryGetValue(channelName, out var notBefore) && notBefore > _time.GetUtcNow())
+            {
+                return false; // Paced or paused: the rest waits for a later round.
+            }
+
+            var result = await AttemptAsync(channel, id, cancellationToken);
+            var after = _time.GetUtcNow();
+            var next = after + minInterval;
+            if (result?.RetryAfter is { } retryAfter && after + retryAfter > next)
+            {
+                next = after + retryAfter; // The remote side rate-limits the whole channel, not one message.
+            }
+
+            if (next > after)
+            {
+                _notBefore[channelName] = next;
+            }
+        }
+
+        return ids.Count == _options.BatchSize;
+    }
+
+    /// <summary>Claims, attempts and records one message. Null when another dispatcher had claimed it.</summary>
+    private async Task<DeliveryResult?> AttemptAsync(IDeliveryChannel? channel, long id, CancellationToken cancellationToken)
+    {
+        await using var scope = _scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<TriageDbContext>();
+        var now = _time.GetUtcNow();
+        var leaseUntil = now + _options.Lease;
+
+        // The claim is one conditional UPDATE: whoever moves NextAttemptAt past now owns this attempt.
+        var claimed = await db.Set<OutboxMessage>()
+            .Where(m => m.Id == id && m.Status == OutboxStatus.Pending && m.NextAttemptAt <= now)
+            .ExecuteUpdateAsync(s => s
+                .SetProperty(m => m.NextAttemptAt, leaseUntil)
+                .SetProperty(m => m.Attempts, m => m.Attempts + 1), cancellationToken);
+        if (claimed == 0)
+        {
+            return null;
+        }
+
+        var message = await db.Set<OutboxMessage>().FirstAsync(m => m.Id == id, cancellationToken);
+        DeliveryResult result;
+        if (channel is null)
+        {
+            result = DeliveryResult.Failed($"no delivery channel named '{message.Channel}' is configured");
+        }
+        else
+        {
+            using var timeout = new CancellationTokenSource(_options.Lease, _time);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
+            try
+            {
+                result = await channel.DeliverAsync(message, linked.Token);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                // Shutting down: hand the message back at once instead of waiting out the lease after the restart.
+                message.NextAttemptAt = _time.GetUtcNow();
+                message.LastError = "interrupted by shutdown";
+                await db.SaveChangesAsync(CancellationToken.None);
+                throw;
+            }
+            catch (OperationCanceledException)
+            {
+                result = DeliveryResult.Retry($"timed out after {_options.Lease.TotalSeconds:0}s");
+            }
+#pragma warning disable CA1031 // Any exception from a channel is a failed attempt to retry, not a reason to stop.
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                result = DeliveryResult.Retry($"{ex.GetType().Name}: {ex.Message}");
+            }
+        }
+
+        var detail = Apply(message, result, _time.GetUtcNow());
+        if (message.IncidentId is { } incidentId)
+        {
+            db.Timeline.Add(new TimelineEntry
+            {
+                IncidentId = incidentId,
+                At = _time.GetUtcNow(),
+                Actor = "system",
+                Channel = message.Channel,
+                Kind = message.Status switch
+                {
+                    OutboxStatus.Delivered => "delivery_delivered",
+                    OutboxStatus.Failed => "delivery_failed",
+                    _ => "delivery_retrying",
+                },
+                Detail = detail,
+            });
+        }
+
+        // The result is recorded even when shutdown began during the attempt: losing it would repeat a delivered message.
+        await db.SaveChangesAsync(CancellationToken.None);
+        LogAttempt(_logger, message.Id, message.Channel, message.Kind, message.Attempts, detail);
+        return result;
+    }
+
+    /// <summary>Applies the result to the message; returns the line for the timeline.</summary>
+    private string Apply(OutboxMessage message, DeliveryResult result, DateTimeOffset now)
+    {
+        var what = $"{message.Channel} {message.Kind} attempt {message.Attempts.ToString(CultureInfo.InvariantCulture)}";
+        switch (result.Outcome)
+        {
+            case DeliveryOutcome.Delivered:
+                message.Status = OutboxStatus.Delivered;
+                message.DeliveredAt = now;
+                message.RemoteId = result.RemoteId;
+                message.LastError = null;
+                return result.RemoteId is null ? $"{what}: delivered" : $"{what}: delivered ({result.RemoteId})";
+            case DeliveryOutcome.FailedPermanently:
+                message.Status = OutboxStatus.Failed;
+                message.LastError = result.Error;
+                return $"{what}: failed permanently: {result.Error}";
+            default:
+                message.LastError = result.Error;
+                if (message.Attempts >= _options.MaxAttempts)
+                {
+                    message.Status = OutboxStatus.Failed;
+                    return $"{what}: gave up after {message.Attempts} attempts: {result.Error}";
+                }
+
+                var delay = result.RetryAfter ?? Backoff(message.Attempts);
+                message.NextAttemptAt = now + delay;
+                return $"{what}: {result.Error}; retrying in {Format(delay)}";
+        }
+    }
+
+    /// <summary>Exponential backoff with "equal jitter": half the step fixed, half random, so retries spread out but never bunch at zero.</summary>
+    internal TimeSpan Backoff(int attempts)
+    {
+        var step = _options.FirstRetryDelay.Ticks * Math.Pow(2, Math.Min(attempts - 1, 30));
+        var capped = Math.Min(step, _options.MaxRetryDelay.Ticks);
+        return TimeSpan.FromTicks((long)((capped / 2) + (capped / 2 * Jitter())));
+    }
+
+    private static string Format(TimeSpan delay) =>
+        delay.TotalSeconds < 90 ? $"{delay.TotalSeconds:0.#}s" : $"{delay.TotalMinutes:0.#}m";
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Outbox dispatch round failed; trying again at the next poll")]
+    private static partial void LogRoundFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Outbox message {Id} ({Channel} {Kind}) attempt {Attempt}: {Detail}")]
+    private static partial void LogAttempt(ILogger logger, long id, string channel, string kind, int attempt, string detail);
+}

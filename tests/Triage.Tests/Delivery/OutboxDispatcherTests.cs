@@ -1,0 +1,312 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+using Triage.Api.Delivery;
+
+namespace Triage.Tests.Delivery;
+
+public sealed class OutboxDispatcherTests : IAsyncLifetime
+{
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 25, 12, 0, 0, TimeSpan.Zero));
+    private readonly DeliveryOptions _options = new() { FirstRetryDelay = TimeSpan.FromSeconds(2), MaxRetryDelay = TimeSpan.FromMinutes(1) };
+    private SqliteTestDatabase _database = null!;
+    private ServiceProvider _services = null!;
+    private Outbox _outbox = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        _database = await SqliteTestDatabase.CreateAsync();
+        _services = _database.AddTo(new ServiceCollection()).BuildServiceProvider();
+        _outbox = new Outbox(_time);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _services.DisposeAsync();
+        await _database.DisposeAsync();
+    }
+
+    private OutboxDispatcher Dispatcher(params IDeliveryChannel[] channels) =>
+        new(_services.GetRequiredService<IServiceScopeFactory>(), channels, _outbox, _options, _time, NullLogger<OutboxDispatcher>.Instance)
+        {
+            Jitter = () => 0.0,
+        };
+
+    private async Task<OutboxMessage> EnqueueAsync(long? incidentId, string channel, string key, string kind = "trigger")
+    {
+        await using var db = _database.NewContext();
+        return await _outbox.EnqueueAsync(db, new OutboxRequest(incidentId, channel, kind, """{"x":1}""", key), CancellationToken.None);
+    }
+
+    private async Task<OutboxMessage> ReloadAsync(long id)
+    {
+        await using var db = _database.NewContext();
+        return await db.Set<OutboxMessage>().SingleAsync(m => m.Id == id);
+    }
+
+    private async Task<List<(string Kind, string Channel, string Detail)>> TimelineAsync(long incidentId)
+    {
+        await using var db = _database.NewContext();
+        var entries = await db.Timeline.Where(t => t.IncidentId == incidentId).OrderBy(t => t.Id).ToListAsync();
+        return [.. entries.Select(t => (t.Kind, t.Channel, t.Detail))];
+    }
+
+    [Fact]
+    public async Task EnqueueAsync_SameKeyTwice_StoresOneMessage()
+    {
+        var incident = await _database.AddIncidentAsync();
+
+        var first = await EnqueueAsync(incident, "pagerduty", "incident-1/trigger");
+        var second = await EnqueueAsync(incident, "pagerduty", "incident-1/trigger");
+        var otherChannel = await EnqueueAsync(incident, "webhook", "incident-1/trigger");
+
+        Assert.Equal(first.Id, second.Id);
+        Assert.NotEqual(first.Id, otherChannel.Id);
+        await using var db = _database.NewContext();
+        Assert.Equal(2, await db.Set<OutboxMessage>().CountAsync(TestContext.Current.CancellationToken));
+    }
+
+    [Fact]
+    public async Task DispatchDueAsync_Delivered_RecordsRemoteIdAndTimeline()
+    {
+        var incident = await _database.AddIncidentAsync();
+        var message = await EnqueueAsync(incident, "slack", "incident-1/card", "card");
+        var channel = new RecordingChannel("slack", (_, _) => DeliveryResult.Delivered("1700000000.000100"));
+
+        await Dispatcher(channel).DispatchDueAsync(CancellationToken.None);
+
+        var stored = await ReloadAsync(message.Id);
+        Assert.Equal(OutboxStatus.Delivered, stored.Status);
+        Assert.Equal("1700000000.000100", stored.RemoteId);
+        Assert.Equal(_time.GetUtcNow(), stored.DeliveredAt);
+        Assert.Equal(1, stored.Attempts);
+        var entry = Assert.Single(await TimelineAsync(incident));
+        Assert.Equal("delivery_delivered", entry.Kind);
+        Assert.Equal("slack", entry.Channel);
+        Assert.Contains("card attempt 1: delivered (1700000000.000100)", entry.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task DispatchDueAsync_TransientFailures_BackOffExponentiallyThenDeliver()
+    {
+        var incident = await _database.AddIncidentAsync();
+        var message = await EnqueueAsync(incident, "webhook", "k");
+        var channel = new RecordingChannel("webhook", (_, n) => n < 4 ? DeliveryResult.Retry("HTTP 503") : DeliveryResult.Delivered());
+        var dispatcher = Dispatcher(channel);
+        var start = _time.GetUtcNow();
+
+        // Jitter pinned to 0 gives half of each step: 1 s, 2 s, 4 s after attempts 1, 2, 3.
+        var expectedWaits = new[] { 1, 2, 4 };
+        foreach (var wait in expectedWaits)
+        {
+            await dispatcher.DispatchDueAsync(CancellationToken.None);
+            var stored = await ReloadAsync(message.Id);
+            Assert.Equal(OutboxStatus.Pending, stored.Status);
+            Assert.Equal(_time.GetUtcNow() + TimeSpan.FromSeconds(wait), stored.NextAttemptAt);
+
+            // Not a moment early.
+            _time.Advance(TimeSpan.FromSeconds(wait) - TimeSpan.FromMilliseconds(1));
+            await dispatcher.DispatchDueAsync(CancellationToken.None);
+            _time.Advance(TimeSpan.FromMilliseconds(1));
+        }
+
+        await dispatcher.DispatchDueAsync(CancellationToken.None);
+
+        Assert.Equal(4, channel.Attempts.Count);
+        Assert.Equal(OutboxStatus.Delivered, (await ReloadAsync(message.Id)).Status);
+        Assert.Equal(start + TimeSpan.FromSeconds(7), _time.GetUtcNow());
+        var kinds = (await TimelineAsync(incident)).Select(e => e.Kind).ToList();
+        Assert.Equal(["delivery_retrying", "delivery_retrying", "delivery_retrying", "delivery_delivered"], kinds);
+    }
+
+    [Fact]
+    public void Backoff_WithJitter_StaysWithinHalfToFullStepAndCaps()
+    {
+        var dispatcher = Dispatcher();
+        dispatcher.Jitter = () => 0.999;
+
+        Assert.InRange(dispatcher.Backoff(1), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2));
+        Assert.InRange(dispatcher.Backoff(3), TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(8));
+        Assert.InRange(dispatcher.Backoff(40), TimeSpan.FromSeconds(30), TimeSpan.FromMinutes(1));
+    }
+
+    [Fact]
+    public async Task DispatchDueAsync_RetryAfter_WaitsExactlyThatLongAndPausesTheChannel()
+    {
+        var incident = await _database.AddIncidentAsync();
+        var first = await EnqueueAsync(incident, "pagerduty", "a");
+        var otherIncident = await _database.AddIncidentAsync();
+        var second = await EnqueueAsync(otherIncident, "pagerduty", "b");
+        var channel = new RecordingChannel("pagerduty", (_, n) =>
+            n == 1 ? DeliveryResult.Retry("HTTP 429 Too Many Requests", TimeSpan.FromSeconds(30)) : DeliveryResult.Delivered());
+        var dispatcher = Dispatcher(channel);
+
+        var wait = await dispatcher.DispatchDueAsync(CancellationToken.None);
+
+        // The 429 paused the whole channel, so the second message was not tried in the same round.
+        Assert.Single(channel.Attempts);
+        Assert.Equal(TimeSpan.FromSeconds(1), wait); // next poll; the pause itself is longer
+        Assert.Equal(_time.GetUtcNow() + TimeSpan.FromSeconds(30), (await ReloadAsync(first.Id)).NextAttemptAt);
+
+        _time.Advance(TimeSpan.FromSeconds(29));
+        await dispatcher.DispatchDueAsync(CancellationToken.None);
+        Assert.Single(channel.Attempts);
+
+        _time.Advance(TimeSpan.FromSeconds(1));
+        await dispatcher.DispatchDueAsync(CancellationToken.None);
+        Assert.Equal(OutboxStatus.Delivered, (await ReloadAsync(first.Id)).Status);
+        Assert.Equal(OutboxStatus.Delivered, (await ReloadAsync(second.Id)).Status);
+        Assert.Contains(await TimelineAsync(incident), e => e.Detail.Contains("HTTP 429 Too Many Requests; retrying in 30s", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task DispatchDueAsync_PermanentFailure_StopsAndKeepsTheError()
+    {
+        var incident = await _database.AddIncidentAsync();
+        var message = await EnqueueAsync(incident, "pagerduty", "k");
+        var channel = new RecordingChannel("pagerduty", (_, _) => DeliveryResult.Failed("HTTP 400: Event object is invalid"));
+        var dispatcher = Dispatcher(channel);
+
+        await dispatcher.DispatchDueAsync(CancellationToken.None);
+        _time.Advance(TimeSpan.FromHours(1));
+        await dispatcher.DispatchDueAsync(CancellationToken.None);
+
+        var stored = await ReloadAsync(message.Id);
+        Assert.Equal(OutboxStatus.Failed, stored.Status);
+        Assert.Equal("HTTP 400: Event object is invalid", stored.LastError);
+        Assert.Single(channel.Attempts);
+        Assert.Equal("delivery_failed", Assert.Single(await TimelineAsync(incident)).Kind);
+    }
+
+    [Fact]
+    public async Task DispatchDueAsync_ChannelThrowsUntilMaxAttempts_GivesUp()
+    {
+        _options.MaxAttempts = 3;
+        var message = await EnqueueAsync(null, "webhook", "k");
+        var channel = new RecordingChannel("webhook", (Func<OutboxMessage, int, Task<DeliveryResult>>)((_, _) =>
+            throw new HttpRequestException("Connection refused")));
+        var dispatcher = Dispatcher(channel);
+
+        for (var i = 0; i < 5; i++)
+        {
+            await dispatcher.DispatchDueAsync(CancellationToken.None);
+            _time.Advance(TimeSpan.FromMinutes(2));
+        }
+
+        var stored = await ReloadAsync(message.Id);
+        Assert.Equal(OutboxStatus.Failed, stored.Status);
+        Assert.Equal(3, stored.Attempts);
+        Assert.Equal("HttpRequestException: Connection refused", stored.LastError);
+    }
+
+    [Fact]
+    public async Task DispatchDueAsync_UnknownChannel_FailsWithReason()
+    {
+        var message = await EnqueueAsync(null, "carrier-pigeon", "k");
+
+        await Dispatcher().DispatchDueAsync(CancellationToken.None);
+
+        var stored = await ReloadAsync(message.Id);
+        Assert.Equal(OutboxStatus.Failed, stored.Status);
+        Assert.Contains("no delivery channel named 'carrier-pigeon'", stored.LastError, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task DispatchDueAsync_SameIncidentAndChannel_KeepsEnqueueOrder()
+    {
+        var incident = await _database.AddIncidentAsync();
+        var trigger = await EnqueueAsync(incident, "pagerduty", "trigger", "trigger");
+        var resolve = await EnqueueAsync(incident, "pagerduty", "resolve", "resolve");
+        var channel = new RecordingChannel("pagerduty", (m, _) =>
+            m.Kind == "trigger" && m.Attempts == 1 ? DeliveryResult.Retry("HTTP 500") : DeliveryResult.Delivered());
+        var dispatcher = Dispatcher(channel);
+
+        await dispatcher.DispatchDueAsync(CancellationToken.None);
+        Assert.Equal([("trigger", 1)], channel.Attempts.Select(a => (a.Kind, a.Attempt)));
+
+        _time.Advance(TimeSpan.FromSeconds(1));
+        await dispatcher.DispatchDueAsync(CancellationToken.None);
+        await dispatcher.DispatchDueAsync(CancellationToken.None);
+
+        Assert.Equal([("trigger", 1), ("trigger", 2), ("resolve", 1)], channel.Attempts.Select(a => (a.Kind, a.Attempt)));
+        Assert.Equal(OutboxStatus.Delivered, (await ReloadAsync(resolve.Id)).Status);
+        Assert.Equal(OutboxStatus.Delivered, (await ReloadAsync(trigger.Id)).Status);
+    }
+
+    [Fact]
+    public async Task DispatchDueAsync_ChannelMinInterval_PacesAttempts()
+    {
+        for (var i = 0; i < 3; i++)
+        {
+            await EnqueueAsync(null, "slack", $"k{i}");
+        }
+
+        var channel = new RecordingChannel("slack", (_, _) => DeliveryResult.Delivered()) { MinInterval = TimeSpan.FromSeconds(1) };
+        var dispatcher = Dispatcher(channel);
+
+        var wait = await dispatcher.DispatchDueAsync(CancellationToken.None);
+        Assert.Single(channel.Attempts);
+        Assert.Equal(TimeSpan.FromSeconds(1), wait);
+
+        _time.Advance(TimeSpan.FromMilliseconds(500));
+        await dispatcher.DispatchDueAsync(CancellationToken.None);
+        Assert.Single(channel.Attempts);
+
+        _time.Advance(TimeSpan.FromMilliseconds(500));
+        await dispatcher.DispatchDueAsync(CancellationToken.None);
+        Assert.Equal(2, channel.Attempts.Count);
+    }
+
+    [Fact]
+    public async Task DispatchDueAsync_ProcessDiedMidAttempt_AnotherDispatcherRetriesAfterTheLease()
+    {
+        var incident = await _database.AddIncidentAsync();
+        var message = await EnqueueAsync(incident, "pagerduty", "k");
+        var entered = new TaskCompletionSource();
+        var hang = new RecordingChannel("pagerduty", (_, _) =>
+        {
+            entered.TrySetResult();
+            return new TaskCompletionSource<DeliveryResult>().Task; // the process "dies" here: no answer, ever
+        });
+        _ = Dispatcher(hang).DispatchDueAsync(CancellationToken.None);
+        await entered.Task.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+
+        var after = new RecordingChannel("pagerduty", (_, _) => DeliveryResult.Delivered("dedup"));
+        var restarted = Dispatcher(after);
+        await restarted.DispatchDueAsync(CancellationToken.None);
+        Assert.Empty(after.Attempts); // still leased by the dead attempt
+
+        _time.Advance(_options.Lease);
+        await restarted.DispatchDueAsync(CancellationToken.None);
+
+        var stored = await ReloadAsync(message.Id);
+        Assert.Equal(OutboxStatus.Delivered, stored.Status);
+        Assert.Equal(2, stored.Attempts);
+    }
+
+    [Fact]
+    public async Task ExecuteAsync_Enqueue_WakesTheDispatcherWithoutWaitingForThePoll()
+    {
+        _options.PollInterval = TimeSpan.FromMinutes(1);
+        var delivered = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var channel = new RecordingChannel("webhook", (m, _) =>
+        {
+            delivered.TrySetResult(m.Id);
+            return DeliveryResult.Delivered();
+        });
+        var dispatcher = Dispatcher(channel);
+        await dispatcher.StartAsync(CancellationToken.None);
+        try
+        {
+            var message = await EnqueueAsync(null, "webhook", "k");
+
+            // The fake clock never moves, so only the wake-up can deliver it.
+            Assert.Equal(message.Id, await delivered.Task.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken));
+        }
+        finally
+        {
+            await dispatcher.StopAsync(CancellationToken.None);
+        }
+    }
+}

@@ -16,6 +16,7 @@ internal sealed class TriageConfig
     public List<TeamOptions> Teams { get; set; } = [];
     public List<PersonOptions> People { get; set; } = [];
     public DeliveryOptions Delivery { get; set; } = new();
+    public Suppression.SuppressionOptions Suppression { get; set; } = new();
 
     /// <summary>Absolute path of the file this was read from (not a YAML field).</summary>
     [YamlIgnore]
@@ -29,6 +30,7 @@ internal sealed class TriageConfig
         Incidents.Validate(context, "incidents");
         TeamsAndPeopleValidation.Validate(Teams, People, context);
         Delivery.Validate(context, "delivery");
+        Suppression.Validate(context, "suppression", Teams);
     }
 }
 

@@ -17,6 +17,8 @@ internal sealed class TriageConfig
     public List<PersonOptions> People { get; set; } = [];
     public DeliveryOptions Delivery { get; set; } = new();
     public Suppression.SuppressionOptions Suppression { get; set; } = new();
+    public Response.ResponseOptions Response { get; set; } = new();
+    public Evidence.EvidenceOptions Evidence { get; set; } = new();
 
     /// <summary>Absolute path of the file this was read from (not a YAML field).</summary>
     [YamlIgnore]
@@ -31,6 +33,8 @@ internal sealed class TriageConfig
         TeamsAndPeopleValidation.Validate(Teams, People, context);
         Delivery.Validate(context, "delivery");
         Suppression.Validate(context, "suppression", Teams);
+        Response.Validate(context, "response");
+        Evidence.Validate(context, "evidence");
     }
 }
 
@@ -137,7 +141,10 @@ internal static class ApiScopes
     /// <summary>Take actions on incidents.</summary>
     public const string Act = "act";
 
-    public static readonly IReadOnlySet<string> All = new HashSet<string>([Ingest, Read, Act], StringComparer.Ordinal);
+    /// <summary>Fetch response commands for a node, report their results and upload evidence (sensors).</summary>
+    public const string Sensor = "sensor";
+
+    public static readonly IReadOnlySet<string> All = new HashSet<string>([Ingest, Read, Act, Sensor], StringComparer.Ordinal);
 }
 
 /// <summary>Limits for alert ingest.</summary>

@@ -19,6 +19,7 @@ internal sealed class TriageConfig
     public Suppression.SuppressionOptions Suppression { get; set; } = new();
     public Response.ResponseOptions Response { get; set; } = new();
     public Evidence.EvidenceOptions Evidence { get; set; } = new();
+    public Enrichment.EnrichmentOptions Enrichment { get; set; } = new();
 
     /// <summary>Absolute path of the file this was read from (not a YAML field).</summary>
     [YamlIgnore]
@@ -35,6 +36,7 @@ internal sealed class TriageConfig
         Suppression.Validate(context, "suppression", Teams);
         Response.Validate(context, "response");
         Evidence.Validate(context, "evidence");
+        Enrichment.Validate(context, "enrichment", Teams);
     }
 }
 

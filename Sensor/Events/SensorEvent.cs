@@ -38,6 +38,12 @@ internal sealed class SensorEvent
 
     /// <summary>Null outside Kubernetes or while the pod is not known yet.</summary>
     public KubernetesContext? Kubernetes { get; set; }
+
+    /// <summary>
+    /// Sequence number the sensor gives each event, starting at 1 (Falco's evt.num). 0 means "not numbered": the rule
+    /// engine then treats evt.num as unavailable, so Falco's <c>never_true</c> macro (<c>evt.num=0</c>) stays false.
+    /// </summary>
+    public ulong Number { get; init; }
 }
 
 /// <summary>A process as the process table knows it at the time of the event.</summary>
@@ -68,6 +74,15 @@ internal sealed record ProcessSnapshot
 
     public ulong CgroupId { get; init; }
 
+    /// <summary>Current working directory (Falco's proc.cwd); null when the sensor did not read it.</summary>
+    public string? Cwd { get; init; }
+
+    /// <summary>Audit login uid (Falco's user.loginuid); -1 when unset, as Falco prints it.</summary>
+    public long LoginUid { get; init; } = -1;
+
+    /// <summary>Effective capability mask, bit n = capability n (Falco's thread.cap_effective); null when unknown.</summary>
+    public ulong? CapEffective { get; init; }
+
     /// <summary>Name followed by the arguments (Falco's proc.cmdline).</summary>
     public string Cmdline => Args.Count == 0 ? Name : $"{Name} {string.Join(' ', Args)}";
 }
@@ -91,6 +106,25 @@ internal sealed record FdInfo
 
     /// <summary>Open flags for files (O_WRONLY etc.), when known.</summary>
     public int? OpenFlags { get; init; }
+
+    /// <summary>
+    /// The descriptor number (Falco's fd.num). When null the rule engine derives it for open-family syscalls from the
+    /// return value (the new fd, or -1 on failure), as Falco does.
+    /// </summary>
+    public long? Num { get; init; }
+
+    /// <summary>The path exactly as the process passed it, before normalisation (Falco's fd.nameraw).</summary>
+    public string? NameRaw { get; init; }
+
+    /// <summary>True when this process accepted the socket (server side), false when it connected (client side).
+    /// Decides which end fd.rip/fd.lip and fd.rport/fd.lport name.</summary>
+    public bool IsServerSide { get; init; }
+
+    /// <summary>For TCP/UDP sockets: connected (Falco's fd.connected); null when unknown.</summary>
+    public bool? Connected { get; init; }
+
+    /// <summary>True when a sendto/sendmsg changed the socket's peer (Falco's fd.name_changed); null when unknown.</summary>
+    public bool? NameChanged { get; init; }
 }
 
 /// <summary>The container a process runs in.</summary>

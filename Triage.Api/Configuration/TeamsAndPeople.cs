@@ -9,6 +9,15 @@ internal sealed class TeamOptions
     public string Kind { get; set; } = "platform";
 
     public string? Description { get; set; }
+
+    /// <summary>The schedule that says who of this team is on call (<c>GET /api/v1/oncall?team=</c>).</summary>
+    public string? Schedule { get; set; }
+
+    /// <summary>The escalation policy used when this team is the primary of a route whose row names none.</summary>
+    public string? EscalationPolicy { get; set; }
+
+    /// <summary>When low-urgency incidents may page this team. Default: any time.</summary>
+    public OnCall.TimeWindowOptions? WorkingHours { get; set; }
 }
 
 /// <summary>A person who can be paged and can act on incidents from chat or the API.</summary>

@@ -1,4 +1,7 @@
 using Triage.Api.Delivery;
+using Triage.Api.OnCall;
+using Triage.Api.Paging;
+using Triage.Api.Routing;
 using YamlDotNet.Serialization;
 
 namespace Triage.Api.Configuration;
@@ -20,6 +23,10 @@ internal sealed class TriageConfig
     public Response.ResponseOptions Response { get; set; } = new();
     public Evidence.EvidenceOptions Evidence { get; set; } = new();
     public Enrichment.EnrichmentOptions Enrichment { get; set; } = new();
+    public RoutingOptions Routing { get; set; } = new();
+    public List<ScheduleOptions> Schedules { get; set; } = [];
+    public List<EscalationPolicyOptions> EscalationPolicies { get; set; } = [];
+    public PagingOptions Paging { get; set; } = new();
 
     /// <summary>Absolute path of the file this was read from (not a YAML field).</summary>
     [YamlIgnore]
@@ -37,6 +44,9 @@ internal sealed class TriageConfig
         Response.Validate(context, "response");
         Evidence.Validate(context, "evidence");
         Enrichment.Validate(context, "enrichment", Teams);
+        OnCallValidation.Validate(this, context);
+        Routing.Validate(context, "routing", this);
+        Paging.Validate(context, "paging", this);
     }
 }
 

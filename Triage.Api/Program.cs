@@ -1,6 +1,3 @@
-var builder = WebApplication.CreateBuilder(args);
-var app = builder.Build();
-app.Run();
+using Triage.Api;
 
-/// <summary>Public so that WebApplicationFactory in the tests can start the service.</summary>
-public partial class Program;
+return await TriageHost.RunAsync(args);

@@ -37,6 +37,10 @@ public static class AlertPriorities
         }
     }
 
+    /// <summary>Parses a priority that was already validated; throws <see cref="FormatException"/> otherwise.</summary>
+    public static AlertPriority Parse(string? text) =>
+        TryParse(text, out var priority) ? priority : throw new FormatException($"'{text}' is not a Falco priority");
+
     /// <summary>The name Falco uses for <paramref name="priority"/>.</summary>
     public static string ToFalcoName(this AlertPriority priority) => priority.ToString();
 }

@@ -29,6 +29,21 @@ internal static class DatabaseExtensions
         return services;
     }
 
+    /// <summary>A context outside dependency injection, for the <c>migrate</c> command and tools.</summary>
+    public static TriageDbContext CreateContext(DatabaseOptions options)
+    {
+        if (options.Provider == "postgres")
+        {
+            var postgres = new DbContextOptionsBuilder<PostgresTriageDbContext>();
+            ConfigurePostgres(postgres, options.ConnectionString!);
+            return new PostgresTriageDbContext(postgres.Options);
+        }
+
+        var sqlite = new DbContextOptionsBuilder<SqliteTriageDbContext>();
+        ConfigureSqlite(sqlite, options.ConnectionString ?? DefaultSqliteConnectionString);
+        return new SqliteTriageDbContext(sqlite.Options);
+    }
+
     /// <summary>Turns a <c>--db</c> argument into database options.</summary>
     public static void ApplyOverride(this DatabaseOptions options, string dbOverride)
     {

@@ -42,6 +42,9 @@ internal sealed class Incident
     public string Node { get; set; } = "";
     public string Source { get; set; } = "";
 
+    /// <summary>The owning team once enrichment decided it; null until then.</summary>
+    public string? OwnerTeam { get; set; }
+
     /// <summary>Tags of the alerts, deduplicated, in first-seen order.</summary>
     public List<string> Tags { get; set; } = [];
 

@@ -1,0 +1,102 @@
+using Microsoft.EntityFrameworkCore;
+using Triage.Api.Configuration;
+using Triage.Api.Persistence;
+
+namespace Triage.Api;
+
+/// <summary>
+/// The command line and the web host. Usage:
+/// <c>Triage.Api [serve|migrate] [--config &lt;file&gt;] [--db &lt;sqlite path | postgres connection string&gt;] [--urls &lt;url&gt;]</c>.
+/// Tests build the same host through <see cref="BuildApp"/> with their own configuration.
+/// </summary>
+internal static class TriageHost
+{
+    public static string DefaultConfigPath => Path.Combine(AppContext.BaseDirectory, "config", "triage.example.yaml");
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var command = args.FirstOrDefault() is { } first && !first.StartsWith('-') ? first : "serve";
+        var options = args.SkipWhile(a => !a.StartsWith('-')).ToArray();
+        TriageConfig config;
+        try
+        {
+            config = LoadConfig(OptionValue(options, "--config") ?? DefaultConfigPath, OptionValue(options, "--db"));
+        }
+        catch (ConfigException ex)
+        {
+            await Console.Error.WriteLineAsync(ex.Message);
+            return 2;
+        }
+
+        switch (command)
+        {
+            case "serve":
+                var app = BuildApp(config, WithoutOwnOptions(options));
+                await app.RunAsync();
+                return 0;
+            case "migrate":
+                return await MigrateAsync(config);
+            default:
+                await Console.Error.WriteLineAsync($"Unknown command '{command}'. Commands: serve (default), migrate.");
+                return 2;
+        }
+    }
+
+    public static TriageConfig LoadConfig(string path, string? dbOverride)
+    {
+        var config = ConfigLoader.Load(path);
+        if (dbOverride is not null)
+        {
+            config.Database.ApplyOverride(dbOverride);
+        }
+
+        return config;
+    }
+
+    /// <summary>Builds the service; <paramref name="configureServices"/> lets tests replace the clock or fakes.</summary>
+    public static WebApplication BuildApp(TriageConfig config, string[] hostArgs, Action<IServiceCollection>? configureServices = null)
+    {
+        var builder = WebApplication.CreateBuilder(hostArgs);
+        builder.Services.AddTriageCore(config);
+        configureServices?.Invoke(builder.Services);
+
+        var app = builder.Build();
+        app.MapTriageCore();
+        return app;
+    }
+
+    private static async Task<int> MigrateAsync(TriageConfig config)
+    {
+        await using var db = DatabaseExtensions.CreateContext(config.Database);
+        var pending = (await db.Database.GetPendingMigrationsAsync()).ToList();
+        await db.Database.MigrateAsync();
+        Console.WriteLine(pending.Count == 0
+            ? "The database schema is up to date."
+            : $"Applied {pending.Count} migration(s): {string.Join(", ", pending)}");
+        return 0;
+    }
+
+    private static string? OptionValue(string[] args, string name)
+    {
+        var index = Array.IndexOf(args, name);
+        return index >= 0 && index + 1 < args.Length ? args[index + 1] : null;
+    }
+
+    /// <summary>The arguments left for ASP.NET Core (such as --urls) once ours are taken out.</summary>
+    private static string[] WithoutOwnOptions(string[] args)
+    {
+        var rest = new List<string>();
+        for (var i = 0; i < args.Length; i++)
+        {
+            if (args[i] is "--config" or "--db")
+            {
+                i++;
+                continue;
+            }
+
+            rest.Add(args[i]);
+        }
+
+        return [.. rest];
+    }
+}

@@ -14,7 +14,7 @@ fi
 dotnet build Triage.sln -c Release -warnaserror -nologo -v quiet
 results=$(mktemp -d)
 status=0
-dotnet test --solution Triage.sln -c Release --no-build --results-directory "$results" --report-trx "$@" || status=$?
+dotnet test --solution Triage.sln -c Release --no-build --results-directory "$results" --report-xunit-trx "$@" || status=$?
 
 # One closing line that CI and people can read, summed over every test project's TRX file.
 python3 - "$results" <<'PY'

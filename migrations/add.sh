@@ -9,9 +9,8 @@ dotnet tool restore >/dev/null
 for provider in Sqlite Postgres; do
   dotnet ef migrations add "$name" --project Triage.Api --context "${provider}TriageDbContext" \
     --output-dir "../migrations/$provider" --namespace "Triage.Api.Migrations.$provider"
-  if [ -d Triage.Api/Migrations ]; then
-    find Triage.Api/Migrations -name '*ModelSnapshot.cs' -exec mv -f {} "migrations/$provider/" \;
-    rm -rf Triage.Api/Migrations
-  fi
+  find Triage.Api -name "${provider}TriageDbContextModelSnapshot.cs" -not -path '*/bin/*' -not -path '*/obj/*' \
+    -exec mv -f {} "migrations/$provider/" \;
+  rm -rf Triage.Api/Migrations Triage.Api/Triage
 done
 rm -f Triage.Api/design-time.db

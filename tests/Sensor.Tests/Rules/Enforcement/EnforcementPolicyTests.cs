@@ -1,0 +1,152 @@
+using System.Net;
+using Sensor.Rules;
+using Sensor.Rules.Enforcement;
+using Sensor.Tests.Support;
+using static Sensor.Tests.Support.TestEvents;
+
+namespace Sensor.Tests.Rules.Enforcement;
+
+public sealed class EnforcementPolicyTests
+{
+    private static readonly Lazy<RuleSet> Pack = new(() => new RuleLoader().LoadPath(RepoFiles.DefaultRules).Build());
+
+    /// <summary>Stands in for the kernel maps at the seam; records calls and answers kills as configured.</summary>
+    private sealed class RecordingActuator : IEnforcementActuator
+    {
+        public List<(ulong Cgroup, IPAddress Address)> Denied { get; } = [];
+        public List<(ulong Cgroup, IPAddress Address)> Allowed { get; } = [];
+        public List<(int Pid, ulong Start)> Kills { get; } = [];
+        public KillOutcome Outcome { get; set; } = KillOutcome.Killed;
+
+        public void DenyConnect(ulong cgroupId, IPAddress address) => Denied.Add((cgroupId, address));
+
+        public bool AllowConnect(ulong cgroupId, IPAddress address)
+        {
+            Allowed.Add((cgroupId, address));
+            return true;
+        }
+
+        public KillOutcome KillProcess(int pid, ulong startBoottimeNs)
+        {
+            Kills.Add((pid, startBoottimeNs));
+            return Outcome;
+        }
+    }
+
+    private static CompiledRule Rule(string name) => Pack.Value.Find(name)!;
+
+    [Fact]
+    public void Defaults_EnforceNothing()
+    {
+        var actuator = new RecordingActuator();
+        var policy = new EnforcementPolicy(new EnforcementOptions(), actuator);
+        var e = Exec(Proc("xmrig"), Container(), k8s: Pod());
+
+        policy.OnContainerResolved(42, Pod());
+        var enforced = policy.Enforce(Rule("Known cryptominer launched"), e);
+
+        Assert.Empty(enforced);
+        Assert.Empty(actuator.Denied);
+        Assert.Empty(actuator.Kills);
+    }
+
+    [Fact]
+    public void DenyMetadata_ProgramsEveryAddressForContainersOfChosenNamespaces()
+    {
+        var actuator = new RecordingActuator();
+        var policy = new EnforcementPolicy(new EnforcementOptions
+        {
+            Enabled = true,
+            DenyMetadata = new MetadataDenyOptions { Namespaces = ["shop"] },
+        }, actuator);
+
+        policy.OnContainerResolved(42, Pod("shop"));
+        policy.OnContainerResolved(43, Pod("kube-system"));
+        policy.OnContainerResolved(42, Pod("shop"));
+
+        Assert.Equal(
+            [(42UL, IPAddress.Parse("169.254.169.254")), (42UL, IPAddress.Parse("fd00:ec2::254")), (42UL, IPAddress.Parse("169.254.170.2"))],
+            actuator.Denied);
+
+        policy.OnContainerRemoved(42);
+        Assert.Equal(3, actuator.Allowed.Count);
+    }
+
+    [Fact]
+    public void DeniedMetadataConnect_AlertSaysWhatWasEnforced()
+    {
+        var policy = new EnforcementPolicy(new EnforcementOptions
+        {
+            Enabled = true,
+            DenyMetadata = new MetadataDenyOptions { Namespaces = ["shop"] },
+        }, new RecordingActuator());
+        var denied = Connect(Proc("curl"), "169.254.169.254", 80, result: -1, container: Container(), k8s: Pod("shop"));
+        var allowed = Connect(Proc("curl"), "169.254.169.254", 80, result: 0, container: Container(), k8s: Pod("other"));
+
+        var rule = Rule("Cloud metadata service contacted from container");
+
+        Assert.Equal(["connect to metadata service 169.254.169.254:80 denied (EPERM) for namespace shop"], policy.Enforce(rule, denied));
+        Assert.Empty(policy.Enforce(rule, allowed));
+    }
+
+    [Fact]
+    public void KillPolicy_ByRule_KillsOnceAndReportsIt()
+    {
+        var actuator = new RecordingActuator();
+        var policy = new EnforcementPolicy(new EnforcementOptions
+        {
+            Enabled = true,
+            Kill = [new KillPolicy { Rules = ["Known cryptominer launched"] }],
+        }, actuator);
+        var miner = Exec(Proc("xmrig") with { Pid = 999, StartTimeNs = 5_000 }, Container(), k8s: Pod());
+
+        var first = policy.Enforce(Rule("Known cryptominer launched"), miner);
+        var again = policy.Enforce(Rule("Known cryptominer launched"), miner);
+        var otherRule = policy.Enforce(Rule("Container drift binary executed"), miner);
+
+        Assert.Equal(["process 999 (xmrig) killed (SIGKILL)"], first);
+        Assert.Equal(["process 999 (xmrig) already killed"], again);
+        Assert.Empty(otherRule);
+        Assert.Equal([(999, 5_000UL)], actuator.Kills);
+    }
+
+    [Fact]
+    public void KillPolicy_ByNamespace_SparesOtherNamespacesAndTheHost()
+    {
+        var actuator = new RecordingActuator { Outcome = KillOutcome.PidReused };
+        var policy = new EnforcementPolicy(new EnforcementOptions
+        {
+            Enabled = true,
+            Kill = [new KillPolicy { Namespaces = ["ci"] }],
+        }, actuator);
+        var rule = Rule("Package manager in container");
+
+        var inCi = policy.Enforce(rule, Exec(Proc("apk") with { Pid = 1 }, Container(), k8s: Pod("ci")));
+        var inShop = policy.Enforce(rule, Exec(Proc("apk") with { Pid = 2 }, Container(), k8s: Pod("shop")));
+        var onHost = policy.Enforce(rule, Exec(Proc("apk") with { Pid = 3 }, null, k8s: Pod("ci")));
+
+        Assert.Equal(["kill of process 1 (apk) refused: the pid now belongs to another process"], inCi);
+        Assert.Empty(inShop);
+        Assert.Empty(onHost);
+        Assert.Single(actuator.Kills);
+    }
+
+    [Fact]
+    public void Validate_NamesUnknownRulesBadAddressesAndEmptyKillEntries()
+    {
+        var options = new EnforcementOptions
+        {
+            DenyMetadata = new MetadataDenyOptions { Addresses = ["169.254.169.254", "metadata.local"] },
+            Kill = [new KillPolicy { Rules = ["No such rule"] }, new KillPolicy()],
+        };
+
+        var errors = options.Validate(Pack.Value);
+
+        Assert.Equal(
+        [
+            "rules.enforcement.deny_metadata.addresses[1]: 'metadata.local' is not an IP address",
+            "rules.enforcement.kill[0].rules: rule 'No such rule' is not loaded",
+            "rules.enforcement.kill[1]: name at least one rule or namespace (an empty entry would kill on every alert)",
+        ], errors);
+    }
+}

@@ -1,0 +1,35 @@
+namespace Triage.Bot.Delivery;
+
+/// <summary>
+/// A chat call failed. <see cref="Retryable"/> says whether trying again can help (rate limits, 5xx, timeouts) as
+/// opposed to a permanent refusal (unknown channel, bad credentials, invalid blocks); <see cref="RetryAfter"/> is the
+/// wait the service asked for, when it named one.
+/// </summary>
+public class ChatDeliveryException : Exception
+{
+    public ChatDeliveryException(string message, bool retryable, TimeSpan? retryAfter = null, Exception? inner = null)
+        : base(message, inner)
+    {
+        Retryable = retryable;
+        RetryAfter = retryAfter;
+    }
+
+    public ChatDeliveryException()
+    {
+    }
+
+    public ChatDeliveryException(string message) : base(message)
+    {
+    }
+
+    public ChatDeliveryException(string message, Exception innerException) : base(message, innerException)
+    {
+    }
+
+    public bool Retryable { get; }
+
+    public TimeSpan? RetryAfter { get; }
+
+    /// <summary>The service's own error code (<c>channel_not_found</c>, <c>BadArgument</c> …), when it gave one.</summary>
+    public string? ErrorCode { get; init; }
+}

@@ -1,0 +1,213 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Triage.Bot.Cards;
+
+namespace Triage.Bot.Sink;
+
+/// <summary>
+/// Where cards go when no chat credentials are configured: one JSON file per incident (the card, the exact Slack and
+/// Teams bodies, and the history of posts and updates) and an <c>index.html</c> that shows every card, newest first,
+/// so a newcomer running the quick start sees what Slack or Teams would show. Files are replaced atomically.
+/// </summary>
+public sealed class LocalCardSink(string directory, TimeProvider time) : IDisposable
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        WriteIndented = true,
+    };
+
+    private readonly SemaphoreSlim _lock = new(1, 1);
+
+    public string Directory => directory;
+
+    public string IndexPath => Path.Combine(directory, "index.html");
+
+    public void Dispose() => _lock.Dispose();
+
+    /// <summary>Records the card's current state (<paramref name="change"/> says why: posted, updated …) and refreshes the page.</summary>
+    public async Task WriteAsync(IncidentCard card, string change, CancellationToken ct)
+    {
+        await _lock.WaitAsync(ct);
+        try
+        {
+            System.IO.Directory.CreateDirectory(directory);
+            var file = Path.Combine(directory, $"incident-{card.IncidentId}.json");
+            var history = new JsonArray();
+            if (File.Exists(file))
+            {
+                var previous = JsonNode.Parse(await File.ReadAllTextAsync(file, ct));
+                if (previous?["history"] is JsonArray old)
+                {
+                    history = (JsonArray)old.DeepClone();
+                }
+            }
+
+            history.Add(new JsonObject { ["at"] = time.GetUtcNow().ToString("O"), ["change"] = change, ["status"] = card.Status });
+            var document = new JsonObject
+            {
+                ["card"] = JsonSerializer.SerializeToNode(card, Json),
+                ["slack"] = SlackCardBuilder.Build(card),
+                ["teams"] = TeamsCardBuilder.Build(card),
+                ["history"] = history,
+            };
+            await WriteAtomicallyAsync(file, document.ToJsonString(Json), ct);
+            await WriteAtomicallyAsync(IndexPath, RenderIndex(), ct);
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    /// <summary>The cards written so far, newest incident first.</summary>
+    public IReadOnlyList<(IncidentCard Card, JsonArray History)> ReadAll()
+    {
+        if (!System.IO.Directory.Exists(directory))
+        {
+            return [];
+        }
+
+        var cards = new List<(IncidentCard, JsonArray)>();
+        foreach (var file in System.IO.Directory.EnumerateFiles(directory, "incident-*.json"))
+        {
+            var node = JsonNode.Parse(File.ReadAllText(file));
+            if (node?["card"]?.Deserialize<IncidentCard>(Json) is { } card)
+            {
+                cards.Add((card, node["history"] as JsonArray ?? []));
+            }
+        }
+
+        return [.. cards.OrderByDescending(c => c.Item1.IncidentId)];
+    }
+
+    private string RenderIndex()
+    {
+        var html = new StringBuilder();
+        html.Append("""
+            <!doctype html>
+            <html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">
+            <title>Triage cards (local sink)</title>
+            <style>
+            body{font-family:system-ui,sans-serif;background:#f4f4f6;margin:2em;color:#1d1c1d}
+            .card{background:#fff;border-left:6px solid #888;border-radius:6px;padding:1em 1.4em;margin:0 0 1.5em;max-width:960px;box-shadow:0 1px 3px #0002}
+            .sev-critical,.sev-emergency,.sev-alert,.sev-error{border-color:#e01e5a}.sev-warning{border-color:#ecb22e}
+            h2{margin:.2em 0 .4em;font-size:1.2em} dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em;margin:.5em 0}
+            dt{font-weight:600} pre{background:#f8f8f8;border:1px solid #ddd;padding:.6em;white-space:pre-wrap;font-size:.85em}
+            .buttons span{display:inline-block;border:1px solid #bbb;border-radius:4px;padding:.2em .7em;margin:.2em .3em .2em 0;font-size:.9em}
+            .danger{color:#e01e5a;border-color:#e01e5a!important} .muted{color:#616061;font-size:.85em} code{font-size:.9em}
+            </style></head><body>
+            <h1>Triage cards</h1>
+            <p class="muted">No Slack or Teams credentials are configured, so cards are written here (this page reloads every 5 s).
+            Configure <code>chat.slack</code> or <code>chat.teams</code> to send them to chat. Act on an incident with
+            <code>POST /api/v1/incidents/{id}/actions/{action}</code>; each card's exact Slack and Teams bodies are in the JSON file next to this page.</p>
+            """);
+        foreach (var (card, history) in ReadAll())
+        {
+            RenderCard(html, card, history);
+        }
+
+        html.Append("</body></html>\n");
+        return html.ToString();
+    }
+
+    private static void RenderCard(StringBuilder html, IncidentCard card, JsonArray history)
+    {
+        static string E(string? s) => WebUtility.HtmlEncode(s ?? "—");
+        var w = card.Workload;
+        html.Append($"<div class=\"card sev-{E(card.Severity.ToLowerInvariant())}\" id=\"incident-{card.IncidentId}\">");
+        html.Append($"<h2>{E(CardText.Title(card))}</h2>");
+        if (card.Output is not null)
+        {
+            html.Append($"<p>{E(card.Output)}</p>");
+        }
+
+        html.Append("<dl>");
+        void Row(string title, string? value) => html.Append($"<dt>{E(title)}</dt><dd>{E(value)}</dd>");
+        Row("Status", CardText.Status(card));
+        Row("Namespace", w.Namespace);
+        Row("Pod", w.Pod);
+        Row("Workload", CardText.Workload(w));
+        Row("Node", w.Node);
+        Row("Image", w.Image);
+        if (card.Syscall is { } syscall)
+        {
+            Row("Syscall", CardText.Syscall(syscall));
+        }
+
+        if (card.Owner is { } owner)
+        {
+            Row("Owner", $"{owner.Team} (from {owner.Source})");
+        }
+
+        if (card.Route is { } route)
+        {
+            Row("Route", CardText.Route(route));
+        }
+
+        if (card.Votes is { } votes)
+        {
+            Row("Suppression votes", CardText.Votes(votes));
+        }
+
+        html.Append("</dl>");
+        if (card.ProcessTree.Count > 0)
+        {
+            html.Append($"<strong>Process tree</strong><pre>{E(CardText.ProcessTree(card.ProcessTree))}</pre>");
+        }
+
+        if (card.Rollouts.Count > 0)
+        {
+            html.Append("<strong>Recent rollouts</strong><ul>");
+            foreach (var r in card.Rollouts)
+            {
+                html.Append($"<li>{E(CardText.Rollout(r))}</li>");
+            }
+
+            html.Append("</ul>");
+        }
+
+        var links = card.Evidence.ToList();
+        if (card.Runbook is { } runbook)
+        {
+            links.Insert(0, runbook with { Title = "Runbook: " + runbook.Title });
+        }
+
+        if (links.Count > 0)
+        {
+            html.Append("<p>");
+            foreach (var link in links)
+            {
+                html.Append($"<a href=\"{E(link.Url)}\">{E(link.Title)}</a> &nbsp; ");
+            }
+
+            html.Append("</p>");
+        }
+
+        html.Append("<div class=\"buttons\">");
+        foreach (var action in CardActions.Offered(card))
+        {
+            var danger = CardActions.Response.Contains(action) ? " class=\"danger\"" : "";
+            html.Append($"<span{danger} title=\"POST /api/v1/incidents/{card.IncidentId}/actions/{E(action)}\">{E(CardActions.Label(action))}</span>");
+        }
+
+        html.Append("</div><p class=\"muted\">");
+        foreach (var a in card.Activity)
+        {
+            html.Append(E(CardText.Activity(a))).Append("<br>");
+        }
+
+        html.Append($"Incident #{card.IncidentId} · {card.AlertCount} alert(s) · card history: ");
+        html.Append(E(string.Join(", ", history.Select(h => $"{h?["change"]} {h?["at"]}"))));
+        html.Append($" · <a href=\"incident-{card.IncidentId}.json\">JSON bodies</a></p></div>\n");
+    }
+
+    private static async Task WriteAtomicallyAsync(string path, string content, CancellationToken ct)
+    {
+        var temp = path + ".tmp";
+        await File.WriteAllTextAsync(temp, content, ct);
+        File.Move(temp, path, overwrite: true);
+    }
+}

@@ -1,0 +1,233 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.Logging;
+using Triage.Bot.Delivery;
+
+namespace Triage.Bot.Slack;
+
+/// <summary>Settings of the Slack Web API client.</summary>
+public sealed record SlackClientOptions
+{
+    /// <summary>Base URL of the Web API, ending in a slash. Default <c>https://slack.com/api/</c>.</summary>
+    public Uri BaseUrl { get; init; } = new("https://slack.com/api/");
+
+    /// <summary>Bot token (xoxb-…), sent as a Bearer header, never in the body.</summary>
+    public required string BotToken { get; init; }
+
+    /// <summary>
+    /// chat.postMessage pace per channel. Slack allows about one message per second per channel with short bursts.
+    /// Default one per second, bursts of 4.
+    /// </summary>
+    public TimeSpan ChannelInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    public int ChannelBurst { get; init; } = 4;
+
+    /// <summary>Pace of the other methods per workspace (Tier 3: 50+ per minute). Default one per 1.2 s, bursts of 10.</summary>
+    public TimeSpan MethodInterval { get; init; } = TimeSpan.FromSeconds(1.2);
+
+    public int MethodBurst { get; init; } = 10;
+
+    /// <summary>
+    /// A 429 whose Retry-After is at most this long is waited out and the call retried here; a longer one is thrown
+    /// as retryable so that the outbox reschedules it. Default 30 s.
+    /// </summary>
+    public TimeSpan MaxInlineRetryAfter { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Attempts per call, including the first, for rate-limited calls. Default 3.</summary>
+    public int MaxAttempts { get; init; } = 3;
+}
+
+/// <summary>A posted message: its channel and timestamp, which together identify it for chat.update and threads.</summary>
+public sealed record SlackMessageRef(string Channel, string Ts);
+
+/// <summary>
+/// The Slack Web API methods the bot needs, spoken directly: JSON bodies with <c>charset=utf-8</c>, the token as a
+/// Bearer header, <c>{ok:false,error}</c> turned into <see cref="ChatDeliveryException"/>, pacing per channel and
+/// per method, and 429 <c>Retry-After</c> honoured.
+/// </summary>
+public sealed partial class SlackWebApiClient
+{
+    private static readonly HashSet<string> RetryableErrors = new(StringComparer.Ordinal)
+    {
+        "ratelimited", "rate_limited", "service_unavailable", "fatal_error", "internal_error", "request_timeout",
+    };
+
+    private readonly HttpClient _http;
+    private readonly SlackClientOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly RatePacer _channelPacer;
+    private readonly RatePacer _methodPacer;
+
+    public SlackWebApiClient(HttpClient http, SlackClientOptions options, TimeProvider time, ILogger<SlackWebApiClient> logger)
+    {
+        _http = http;
+        _options = options;
+        _time = time;
+        _logger = logger;
+        _channelPacer = new RatePacer(time, options.ChannelInterval, options.ChannelBurst);
+        _methodPacer = new RatePacer(time, options.MethodInterval, options.MethodBurst);
+    }
+
+    /// <summary>chat.postMessage: <paramref name="message"/> holds text and blocks; a thread reply when <paramref name="threadTs"/> is set.</summary>
+    public async Task<SlackMessageRef> PostMessageAsync(string channel, JsonObject message, string? threadTs, CancellationToken ct)
+    {
+        var body = (JsonObject)message.DeepClone();
+        body["channel"] = channel;
+        if (threadTs is not null)
+        {
+            body["thread_ts"] = threadTs;
+        }
+
+        var response = await CallAsync("chat.postMessage", channel, body, ct);
+        return new SlackMessageRef(response.GetProperty("channel").GetString()!, response.GetProperty("ts").GetString()!);
+    }
+
+    /// <summary>chat.update of a message posted before, replacing its text and blocks.</summary>
+    public async Task<SlackMessageRef> UpdateMessageAsync(SlackMessageRef target, JsonObject message, CancellationToken ct)
+    {
+        var body = (JsonObject)message.DeepClone();
+        body["channel"] = target.Channel;
+        body["ts"] = target.Ts;
+        var response = await CallAsync("chat.update", null, body, ct);
+        return new SlackMessageRef(response.GetProperty("channel").GetString()!, response.GetProperty("ts").GetString()!);
+    }
+
+    /// <summary>conversations.open for one user: the id of the direct-message channel (D…).</summary>
+    public async Task<string> OpenDirectMessageAsync(string userId, CancellationToken ct)
+    {
+        var response = await CallAsync("conversations.open", null, new JsonObject { ["users"] = userId }, ct);
+        return response.GetProperty("channel").GetProperty("id").GetString()!;
+    }
+
+    /// <summary>A direct message to a person (a page): opens the DM, then posts.</summary>
+    public async Task<SlackMessageRef> PostDirectMessageAsync(string userId, JsonObject message, CancellationToken ct)
+    {
+        var channel = await OpenDirectMessageAsync(userId, ct);
+        return await PostMessageAsync(channel, message, null, ct);
+    }
+
+    /// <summary>chat.postEphemeral: a message only <paramref name="user"/> sees, e.g. why their action was refused.</summary>
+    public Task PostEphemeralAsync(string channel, string user, string text, CancellationToken ct) =>
+        CallAsync("chat.postEphemeral", null, new JsonObject { ["channel"] = channel, ["user"] = user, ["text"] = text }, ct);
+
+    /// <summary>
+    /// POSTs to a <c>response_url</c> (replace the original message, or answer ephemerally). Those URLs are Slack's, not
+    /// the Web API's, and take no token.
+    /// </summary>
+    public async Task PostToResponseUrlAsync(Uri responseUrl, JsonObject body, CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, responseUrl)
+        {
+            Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json"),
+        };
+        using var response = await _http.SendAsync(request, ct);
+        if (!response.IsSuccessStatusCode)
+        {
+            var text = await response.Content.ReadAsStringAsync(ct);
+            throw new ChatDeliveryException($"response_url answered {(int)response.StatusCode}: {text}",
+                retryable: (int)response.StatusCode is 429 or >= 500, RetryAfterOf(response));
+        }
+    }
+
+    private async Task<JsonElement> CallAsync(string method, string? channel, JsonObject body, CancellationToken ct)
+    {
+        var payload = body.ToJsonString();
+        for (var attempt = 1; ; attempt++)
+        {
+            var waits = new List<Task> { _methodPacer.WaitAsync(method, ct) };
+            if (channel is not null && method == "chat.postMessage")
+            {
+                waits.Add(_channelPacer.WaitAsync(channel, ct));
+            }
+
+            await Task.WhenAll(waits);
+
+            using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(_options.BaseUrl, method));
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _options.BotToken);
+            request.Content = new StringContent(payload, Encoding.UTF8);
+            request.Content.Headers.ContentType = MediaTypeHeaderValue.Parse("application/json; charset=utf-8");
+
+            HttpResponseMessage response;
+            try
+            {
+                response = await _http.SendAsync(request, ct);
+            }
+            catch (HttpRequestException e)
+            {
+                throw new ChatDeliveryException($"Slack {method}: {e.Message}", retryable: true, inner: e);
+            }
+            catch (TaskCanceledException e) when (!ct.IsCancellationRequested)
+            {
+                throw new ChatDeliveryException($"Slack {method} timed out", retryable: true, inner: e);
+            }
+
+            using (response)
+            {
+                if (response.StatusCode == HttpStatusCode.TooManyRequests)
+                {
+                    var retryAfter = RetryAfterOf(response) ?? TimeSpan.FromSeconds(1);
+                    // Slack limits per method per workspace: everything calling this method waits, not just us.
+                    _methodPacer.BlockUntil(method, _time.GetUtcNow() + retryAfter);
+                    Log.RateLimited(_logger, method, retryAfter.TotalSeconds, attempt);
+                    if (attempt >= _options.MaxAttempts || retryAfter > _options.MaxInlineRetryAfter)
+                    {
+                        throw new ChatDeliveryException($"Slack {method} rate limited; retry after {retryAfter.TotalSeconds:0}s",
+                            retryable: true, retryAfter) { ErrorCode = "ratelimited" };
+                    }
+
+                    continue;
+                }
+
+                if ((int)response.StatusCode >= 500)
+                {
+                    throw new ChatDeliveryException($"Slack {method} answered HTTP {(int)response.StatusCode}", retryable: true, RetryAfterOf(response));
+                }
+
+                var text = await response.Content.ReadAsStringAsync(ct);
+                JsonElement json;
+                try
+                {
+                    json = JsonSerializer.Deserialize<JsonElement>(text);
+                }
+                catch (JsonException e)
+                {
+                    throw new ChatDeliveryException($"Slack {method} answered HTTP {(int)response.StatusCode} with a body that is not JSON", retryable: false, inner: e);
+                }
+
+                if (json.ValueKind == JsonValueKind.Object && json.TryGetProperty("ok", out var ok) && ok.ValueKind == JsonValueKind.True)
+                {
+                    if (json.TryGetProperty("warning", out var warning) && warning.GetString() is { } warningText)
+                    {
+                        Log.Warning(_logger, method, warningText);
+                    }
+
+                    return json;
+                }
+
+                var error = json.ValueKind == JsonValueKind.Object && json.TryGetProperty("error", out var e2) ? e2.GetString() ?? "unknown" : "unknown";
+                var detail = json.ValueKind == JsonValueKind.Object && json.TryGetProperty("errors", out var errors) ? " " + errors.GetRawText() : "";
+                throw new ChatDeliveryException($"Slack {method} failed: {error}{detail}", RetryableErrors.Contains(error)) { ErrorCode = error };
+            }
+        }
+    }
+
+    private static TimeSpan? RetryAfterOf(HttpResponseMessage response) =>
+        response.Headers.RetryAfter switch
+        {
+            { Delta: { } delta } => delta,
+            _ => null,
+        };
+
+    private static partial class Log
+    {
+        [LoggerMessage(Level = LogLevel.Warning, Message = "Slack {Method} rate limited; waiting {Seconds} s (attempt {Attempt})")]
+        public static partial void RateLimited(ILogger logger, string method, double seconds, int attempt);
+
+        [LoggerMessage(Level = LogLevel.Information, Message = "Slack {Method} warned: {Warning}")]
+        public static partial void Warning(ILogger logger, string method, string warning);
+    }
+}

@@ -1,0 +1,149 @@
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+using Triage.Bot.Cards;
+using Triage.Bot.Delivery;
+using Triage.Bot.Slack;
+using Triage.Bot.Tests.Support;
+using Triage.Fakes.Slack;
+
+namespace Triage.Bot.Tests.Slack;
+
+public sealed class SlackWebApiClientTests : IAsyncLifetime
+{
+    private readonly FakeTimeProvider _time = Support.Time.Fake();
+    private readonly HttpClient _http = new();
+    private FakeSlackWebApi _slack = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        _slack = (await FakeSlackWebApi.StartAsync(time: _time)).AddChannel("C0PAYMENTS").AddUser("U0ALICE");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _slack.DisposeAsync();
+        _http.Dispose();
+    }
+
+    private SlackWebApiClient Client(string? token = null, TimeSpan? maxInline = null) => new(_http,
+        new SlackClientOptions { BaseUrl = _slack.BaseUrl, BotToken = token ?? _slack.Token, MaxInlineRetryAfter = maxInline ?? TimeSpan.FromSeconds(30) },
+        _time, NullLogger<SlackWebApiClient>.Instance);
+
+    [Fact]
+    public async Task PostThenUpdateThenReply_StoresOneCardEditedInPlaceWithThread()
+    {
+        var client = Client();
+        var ct = TestContext.Current.CancellationToken;
+
+        var posted = await client.PostMessageAsync("C0PAYMENTS", SlackCardBuilder.Build(SampleCards.Imds()), null, ct);
+        await client.UpdateMessageAsync(posted, SlackCardBuilder.Build(SampleCards.Imds(status: "acknowledged")), ct);
+        await client.PostMessageAsync("C0PAYMENTS", new JsonObject { ["text"] = "acknowledged by alice" }, posted.Ts, ct);
+
+        var messages = _slack.Messages;
+        Assert.Equal(2, messages.Count);
+        Assert.Equal(1, messages[0].Edits);
+        Assert.Contains("acknowledged", messages[0].Text, StringComparison.Ordinal);
+        Assert.Equal(posted.Ts, messages[1].ThreadTs);
+        Assert.All(_slack.Calls, c => Assert.Null(c.Error));
+    }
+
+    [Fact]
+    public async Task PostDirectMessage_OpensConversationThenPosts()
+    {
+        var sent = await Client().PostDirectMessageAsync("U0ALICE", new JsonObject { ["text"] = "You are paged" }, TestContext.Current.CancellationToken);
+
+        Assert.StartsWith("D", sent.Channel, StringComparison.Ordinal);
+        Assert.Equal(["conversations.open", "chat.postMessage"], _slack.Calls.Select(c => c.Method));
+    }
+
+    [Fact]
+    public async Task Post_UnknownChannel_PermanentFailureWithSlacksCode()
+    {
+        var error = await Assert.ThrowsAsync<ChatDeliveryException>(() =>
+            Client().PostMessageAsync("C0NOWHERE", new JsonObject { ["text"] = "x" }, null, TestContext.Current.CancellationToken));
+
+        Assert.Equal("channel_not_found", error.ErrorCode);
+        Assert.False(error.Retryable);
+    }
+
+    [Fact]
+    public async Task Post_WrongToken_InvalidAuth()
+    {
+        var error = await Assert.ThrowsAsync<ChatDeliveryException>(() =>
+            Client(token: "xoxb-wrong").PostMessageAsync("C0PAYMENTS", new JsonObject { ["text"] = "x" }, null, TestContext.Current.CancellationToken));
+
+        Assert.Equal("invalid_auth", error.ErrorCode);
+    }
+
+    [Fact]
+    public async Task Post_InvalidBlocks_RefusedWithPointer()
+    {
+        var message = new JsonObject
+        {
+            ["text"] = "x",
+            ["blocks"] = new JsonArray(new JsonObject { ["type"] = "header", ["text"] = new JsonObject { ["type"] = "plain_text", ["text"] = new string('h', 200) } }),
+        };
+
+        var error = await Assert.ThrowsAsync<ChatDeliveryException>(() =>
+            Client().PostMessageAsync("C0PAYMENTS", message, null, TestContext.Current.CancellationToken));
+
+        Assert.Equal("invalid_blocks", error.ErrorCode);
+        Assert.Contains("json-pointer:/blocks/0/text/text", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Update_UnknownTs_MessageNotFound()
+    {
+        var error = await Assert.ThrowsAsync<ChatDeliveryException>(() =>
+            Client().UpdateMessageAsync(new SlackMessageRef("C0PAYMENTS", "1.000001"), new JsonObject { ["text"] = "x" }, TestContext.Current.CancellationToken));
+
+        Assert.Equal("message_not_found", error.ErrorCode);
+    }
+
+    [Fact]
+    public async Task Post_RateLimited_WaitsRetryAfterThenSucceeds()
+    {
+        _slack.RateLimitNext("chat.postMessage", 1, retryAfterSeconds: 3);
+        var start = _time.GetUtcNow();
+
+        var posted = await Support.Time.RunAsync(_time,
+            Client().PostMessageAsync("C0PAYMENTS", new JsonObject { ["text"] = "x" }, null, TestContext.Current.CancellationToken),
+            TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(30));
+
+        Assert.NotNull(posted.Ts);
+        var calls = _slack.Calls;
+        Assert.Equal([429, 200], calls.Select(c => c.Status));
+        Assert.True(calls[1].At - start >= TimeSpan.FromSeconds(3), $"retried after {calls[1].At - start}, before Retry-After");
+    }
+
+    [Fact]
+    public async Task Post_RateLimitedLongerThanInlineMax_ThrowsRetryableWithRetryAfter()
+    {
+        _slack.RateLimitNext("chat.postMessage", 1, retryAfterSeconds: 120);
+
+        var error = await Assert.ThrowsAsync<ChatDeliveryException>(() =>
+            Client().PostMessageAsync("C0PAYMENTS", new JsonObject { ["text"] = "x" }, null, TestContext.Current.CancellationToken));
+
+        Assert.True(error.Retryable);
+        Assert.Equal(TimeSpan.FromSeconds(120), error.RetryAfter);
+    }
+
+    [Fact]
+    public async Task Post_BurstToOneChannel_PacedSoSlackNeverAnswers429()
+    {
+        // The fake answers 429 beyond 8 posts per second per channel; the client's pace (1/s, bursts of 4) stays under it.
+        var client = Client();
+        var posts = Enumerable.Range(0, 10)
+            .Select(i => client.PostMessageAsync("C0PAYMENTS", new JsonObject { ["text"] = $"m{i}" }, null, TestContext.Current.CancellationToken))
+            .ToList();
+
+        await Support.Time.RunAsync(_time, Task.WhenAll(posts), TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(30));
+
+        var calls = _slack.Calls;
+        Assert.Equal(10, calls.Count);
+        Assert.All(calls, c => Assert.Equal(200, c.Status));
+        var span = calls.Max(c => c.At) - calls.Min(c => c.At);
+        Assert.True(span >= TimeSpan.FromSeconds(5), $"10 posts with bursts of 4 at 1/s take at least 6 s of pacing, took {span}");
+    }
+}

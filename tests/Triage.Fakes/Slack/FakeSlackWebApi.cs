@@ -1,0 +1,468 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.WebUtilities;
+
+namespace Triage.Fakes.Slack;
+
+/// <summary>A message as the fake Slack holds it.</summary>
+public sealed record FakeSlackMessage(string Channel, string Ts, string? ThreadTs, string? Text, JsonNode? Blocks, DateTimeOffset ReceivedAt)
+{
+    /// <summary>How many chat.update calls replaced it.</summary>
+    public int Edits { get; init; }
+
+    /// <summary>For chat.postEphemeral: the only user who sees it.</summary>
+    public string? EphemeralUser { get; init; }
+}
+
+/// <summary>One Web API call the fake answered: method, HTTP status, Slack error code (null when ok).</summary>
+public sealed record FakeSlackCall(string Method, int Status, string? Error, DateTimeOffset At);
+
+/// <summary>
+/// A strict fake of the Slack Web API (<c>POST /api/{method}</c>) on 127.0.0.1:
+/// the bot token as a Bearer header (<c>not_authed</c> / <c>invalid_auth</c>), JSON bodies only with
+/// <c>application/json</c> (<c>invalid_json</c>, <c>json_not_object</c>, <c>missing_charset</c> warning), form bodies
+/// otherwise; errors as HTTP 200 <c>{ok:false,error}</c>; blocks checked against Block Kit limits
+/// (<c>invalid_blocks</c> with json-pointer errors); unknown channels <c>channel_not_found</c>; chat.update of an unknown
+/// message <c>message_not_found</c>; and rate limits as HTTP 429 with <c>Retry-After</c>: more than
+/// <see cref="ChannelBurstLimit"/> chat.postMessage calls to one channel within a second, or whatever
+/// <see cref="RateLimitNext"/> injects. Supported methods: chat.postMessage, chat.update, chat.postEphemeral,
+/// conversations.open, auth.test.
+/// </summary>
+public sealed class FakeSlackWebApi : IAsyncDisposable
+{
+    private readonly ConcurrentDictionary<string, byte> _channels = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, string> _users = new(StringComparer.Ordinal);
+    private readonly List<FakeSlackMessage> _messages = [];
+    private readonly List<FakeSlackCall> _calls = [];
+    private readonly Dictionary<string, Queue<DateTimeOffset>> _recentPosts = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (int Count, int RetryAfter)> _injected = new(StringComparer.Ordinal);
+    private readonly List<(Func<FakeSlackMessage, bool> Match, TaskCompletionSource<FakeSlackMessage> Done)> _waiters = [];
+    private readonly Lock _lock = new();
+    private readonly TimeProvider _time;
+    private WebApplication? _app;
+    private long _tsCounter;
+
+    private FakeSlackWebApi(string token, TimeProvider time)
+    {
+        Token = token;
+        _time = time;
+    }
+
+    /// <summary>The bot token requests must carry.</summary>
+    public string Token { get; }
+
+    /// <summary>Base of the Web API, e.g. <c>http://127.0.0.1:41234/api/</c>.</summary>
+    public Uri BaseUrl { get; private set; } = null!;
+
+    /// <summary>More chat.postMessage calls than this to one channel within one second are answered 429. Default 8.</summary>
+    public int ChannelBurstLimit { get; set; } = 8;
+
+    /// <summary>Called for every stored message (post or update), on the request thread.</summary>
+    public Action<FakeSlackMessage>? OnMessage { get; set; }
+
+    public static async Task<FakeSlackWebApi> StartAsync(string token = "xoxb-fake-bot-token", TimeProvider? time = null)
+    {
+        var fake = new FakeSlackWebApi(token, time ?? TimeProvider.System);
+        var (app, baseUrl) = await FakeServer.StartAsync(app => app.MapPost("/api/{method}", fake.HandleAsync));
+        fake._app = app;
+        fake.BaseUrl = new Uri(baseUrl, "api/");
+        return fake;
+    }
+
+    /// <summary>A channel the bot is a member of (C…); posts elsewhere fail with channel_not_found.</summary>
+    public FakeSlackWebApi AddChannel(string id)
+    {
+        _channels[id] = 0;
+        return this;
+    }
+
+    /// <summary>A workspace member (U…) for conversations.open and chat.postEphemeral.</summary>
+    public FakeSlackWebApi AddUser(string id)
+    {
+        _users[id] = "D" + id.TrimStart('U', 'W');
+        return this;
+    }
+
+    /// <summary>The next <paramref name="count"/> calls of <paramref name="method"/> get 429 with Retry-After.</summary>
+    public void RateLimitNext(string method, int count, int retryAfterSeconds)
+    {
+        lock (_lock)
+        {
+            _injected[method] = (count, retryAfterSeconds);
+        }
+    }
+
+    public IReadOnlyList<FakeSlackMessage> Messages
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _messages];
+            }
+        }
+    }
+
+    public IReadOnlyList<FakeSlackCall> Calls
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _calls];
+            }
+        }
+    }
+
+    /// <summary>Completes when a stored message (post, or a message after an update) matches.</summary>
+    public Task<FakeSlackMessage> WaitForMessageAsync(Func<FakeSlackMessage, bool> match, TimeSpan timeout)
+    {
+        var done = new TaskCompletionSource<FakeSlackMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_lock)
+        {
+            if (_messages.FirstOrDefault(match) is { } existing)
+            {
+                return Task.FromResult(existing);
+            }
+
+            _waiters.Add((match, done));
+        }
+
+        return done.Task.WaitAsync(timeout);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_app is not null)
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+        }
+    }
+
+    private async Task HandleAsync(HttpContext context, string method)
+    {
+        var (status, body, retryAfter) = await AnswerAsync(context.Request, method);
+        lock (_lock)
+        {
+            _calls.Add(new FakeSlackCall(method, status, body["ok"]?.GetValue<bool>() == true ? null : body["error"]?.GetValue<string>(), _time.GetUtcNow()));
+        }
+
+        context.Response.StatusCode = status;
+        if (retryAfter is { } seconds)
+        {
+            context.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+        }
+
+        context.Response.ContentType = "application/json; charset=utf-8";
+        await context.Response.WriteAsync(body.ToJsonString());
+    }
+
+    private async Task<(int Status, JsonObject Body, int? RetryAfter)> AnswerAsync(HttpRequest request, string method)
+    {
+        if (method is not ("chat.postMessage" or "chat.update" or "chat.postEphemeral" or "conversations.open" or "auth.test"))
+        {
+            return (404, Error("unknown_method"), null);
+        }
+
+        using var reader = new StreamReader(request.Body);
+        var raw = await reader.ReadToEndAsync();
+        var mediaType = request.ContentType?.Split(';')[0].Trim().ToLowerInvariant();
+        var warnings = new List<string>();
+        JsonObject args;
+        string? token = null;
+        if (request.Headers.Authorization.ToString() is { Length: > 0 } auth)
+        {
+            token = auth.StartsWith("Bearer ", StringComparison.Ordinal) ? auth["Bearer ".Length..] : "";
+        }
+
+        if (mediaType == "application/json")
+        {
+            // JSON bodies must carry the token in the header; Slack never reads it from a JSON body.
+            if (!request.ContentType!.Contains("charset", StringComparison.OrdinalIgnoreCase))
+            {
+                warnings.Add("missing_charset");
+            }
+
+            JsonNode? parsed;
+            try
+            {
+                parsed = JsonNode.Parse(raw);
+            }
+            catch (JsonException)
+            {
+                return (200, Error("invalid_json"), null);
+            }
+
+            if (parsed is not JsonObject obj)
+            {
+                return (200, Error("json_not_object"), null);
+            }
+
+            args = obj;
+        }
+        else if (mediaType is "application/x-www-form-urlencoded" or null)
+        {
+            args = [];
+            foreach (var (key, value) in QueryHelpers.ParseQuery(raw))
+            {
+                args[key] = value.ToString();
+            }
+
+            token ??= args["token"]?.GetValue<string>();
+            if (args["blocks"] is JsonValue blocksText)
+            {
+                try
+                {
+                    args["blocks"] = JsonNode.Parse(blocksText.GetValue<string>());
+                }
+                catch (JsonException)
+                {
+                    return (200, Error("invalid_blocks_format"), null);
+                }
+            }
+        }
+        else
+        {
+            return (200, Error("invalid_form_data"), null);
+        }
+
+        if (string.IsNullOrEmpty(token))
+        {
+            return (200, Error("not_authed"), null);
+        }
+
+        if (token != Token)
+        {
+            return (200, Error("invalid_auth"), null);
+        }
+
+        var channel = Str(args, "channel");
+        lock (_lock)
+        {
+            if (_injected.TryGetValue(method, out var injected) && injected.Count > 0)
+            {
+                _injected[method] = (injected.Count - 1, injected.RetryAfter);
+                return (429, Error("ratelimited"), injected.RetryAfter);
+            }
+
+            if (method == "chat.postMessage" && channel is not null)
+            {
+                var now = _time.GetUtcNow();
+                if (!_recentPosts.TryGetValue(channel, out var recent))
+                {
+                    _recentPosts[channel] = recent = new Queue<DateTimeOffset>();
+                }
+
+                while (recent.Count > 0 && now - recent.Peek() >= TimeSpan.FromSeconds(1))
+                {
+                    recent.Dequeue();
+                }
+
+                if (recent.Count >= ChannelBurstLimit)
+                {
+                    return (429, Error("ratelimited"), 1);
+                }
+
+                recent.Enqueue(now);
+            }
+        }
+
+        var result = method switch
+        {
+            "auth.test" => new JsonObject { ["ok"] = true, ["user_id"] = "UFAKEBOT", ["bot_id"] = "BFAKEBOT" },
+            "conversations.open" => OpenConversation(args),
+            "chat.postMessage" => PostMessage(args, channel, ephemeral: false),
+            "chat.postEphemeral" => PostMessage(args, channel, ephemeral: true),
+            _ => Update(args, channel),
+        };
+
+        if (warnings.Count > 0 && result["ok"]?.GetValue<bool>() == true)
+        {
+            result["warning"] = string.Join(',', warnings);
+            result["response_metadata"] = new JsonObject { ["warnings"] = new JsonArray([.. warnings.Select(w => (JsonNode)w)]) };
+        }
+
+        return (200, result, null);
+    }
+
+    private JsonObject OpenConversation(JsonObject args)
+    {
+        if (Str(args, "users") is not { Length: > 0 } users)
+        {
+            return Str(args, "channel") is { } existing && IsChannel(existing)
+                ? new JsonObject { ["ok"] = true, ["channel"] = new JsonObject { ["id"] = existing } }
+                : Error("users_list_not_supplied");
+        }
+
+        var ids = users.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        if (ids.Length > 8)
+        {
+            return Error("too_many_users");
+        }
+
+        if (ids.Length > 1)
+        {
+            return Error("not_supported_in_fake");
+        }
+
+        if (!_users.TryGetValue(ids[0], out var dm))
+        {
+            return Error("user_not_found");
+        }
+
+        var alreadyOpen = !_channels.TryAdd(dm, 0);
+        return new JsonObject { ["ok"] = true, ["already_open"] = alreadyOpen, ["channel"] = new JsonObject { ["id"] = dm } };
+    }
+
+    private JsonObject PostMessage(JsonObject args, string? channel, bool ephemeral)
+    {
+        if (channel is null || !IsChannel(channel))
+        {
+            return Error("channel_not_found");
+        }
+
+        var text = Str(args, "text");
+        var blocks = args["blocks"];
+        if (string.IsNullOrEmpty(text) && blocks is null)
+        {
+            return Error("no_text");
+        }
+
+        if (text is { Length: > 40_000 })
+        {
+            return Error("msg_too_long");
+        }
+
+        if (blocks is not null && Invalid(blocks) is { } invalid)
+        {
+            return invalid;
+        }
+
+        string? user = null;
+        if (ephemeral)
+        {
+            user = Str(args, "user");
+            if (user is null || !_users.ContainsKey(user))
+            {
+                return Error("user_not_in_channel");
+            }
+        }
+
+        var threadTs = Str(args, "thread_ts");
+        FakeSlackMessage message;
+        lock (_lock)
+        {
+            if (threadTs is not null && !_messages.Any(m => m.Channel == channel && m.Ts == threadTs))
+            {
+                return Error("invalid_thread_ts");
+            }
+
+            var ts = string.Create(CultureInfo.InvariantCulture, $"{_time.GetUtcNow().ToUnixTimeSeconds()}.{Interlocked.Increment(ref _tsCounter):D6}");
+            message = new FakeSlackMessage(channel, ts, threadTs, text, blocks?.DeepClone(), _time.GetUtcNow()) { EphemeralUser = user };
+            _messages.Add(message);
+        }
+
+        Notify(message);
+        return ephemeral
+            ? new JsonObject { ["ok"] = true, ["message_ts"] = message.Ts }
+            : new JsonObject
+            {
+                ["ok"] = true,
+                ["channel"] = channel,
+                ["ts"] = message.Ts,
+                ["message"] = new JsonObject { ["type"] = "message", ["bot_id"] = "BFAKEBOT", ["text"] = text, ["ts"] = message.Ts, ["blocks"] = blocks?.DeepClone() },
+            };
+    }
+
+    private JsonObject Update(JsonObject args, string? channel)
+    {
+        if (channel is null || !IsChannel(channel))
+        {
+            return Error("channel_not_found");
+        }
+
+        var ts = Str(args, "ts");
+        var text = Str(args, "text");
+        var blocks = args["blocks"];
+        if (string.IsNullOrEmpty(text) && blocks is null)
+        {
+            return Error("no_text");
+        }
+
+        if (blocks is not null && Invalid(blocks) is { } invalid)
+        {
+            return invalid;
+        }
+
+        FakeSlackMessage updated;
+        lock (_lock)
+        {
+            var index = _messages.FindIndex(m => m.Channel == channel && m.Ts == ts && m.EphemeralUser is null);
+            if (index < 0)
+            {
+                return Error("message_not_found");
+            }
+
+            var old = _messages[index];
+            // Omitting blocks keeps the previous ones, as Slack documents.
+            updated = old with
+            {
+                Text = text ?? old.Text,
+                Blocks = blocks?.DeepClone() ?? old.Blocks,
+                Edits = old.Edits + 1,
+                ReceivedAt = _time.GetUtcNow(),
+            };
+            _messages[index] = updated;
+        }
+
+        Notify(updated);
+        return new JsonObject { ["ok"] = true, ["channel"] = channel, ["ts"] = ts, ["text"] = updated.Text };
+    }
+
+    private static JsonObject? Invalid(JsonNode blocks)
+    {
+        var errors = BlockKitValidator.Default.Validate(blocks);
+        if (errors.Count == 0)
+        {
+            return null;
+        }
+
+        var error = Error("invalid_blocks");
+        error["errors"] = new JsonArray([.. errors.Select(e => (JsonNode)e)]);
+        error["response_metadata"] = new JsonObject { ["messages"] = new JsonArray([.. errors.Select(e => (JsonNode)("[ERROR] " + e))]) };
+        return error;
+    }
+
+    private void Notify(FakeSlackMessage message)
+    {
+        OnMessage?.Invoke(message);
+        List<TaskCompletionSource<FakeSlackMessage>> done = [];
+        lock (_lock)
+        {
+            for (var i = _waiters.Count - 1; i >= 0; i--)
+            {
+                if (_waiters[i].Match(message))
+                {
+                    done.Add(_waiters[i].Done);
+                    _waiters.RemoveAt(i);
+                }
+            }
+        }
+
+        foreach (var tcs in done)
+        {
+            tcs.TrySetResult(message);
+        }
+    }
+
+    private bool IsChannel(string id) => _channels.ContainsKey(id);
+
+    private static string? Str(JsonObject args, string name) => args[name] is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
+
+    private static JsonObject Error(string code) => new() { ["ok"] = false, ["error"] = code };
+}

@@ -56,7 +56,8 @@ internal static class TriageHost
     /// <summary>Builds the service; <paramref name="configureServices"/> lets tests replace the clock or fakes.</summary>
     public static WebApplication BuildApp(TriageConfig config, string[] hostArgs, Action<IServiceCollection>? configureServices = null)
     {
-        var builder = WebApplication.CreateBuilder(hostArgs);
+        // appsettings.json ships beside the binary; the working directory stays the user's (./data/ lives there).
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = hostArgs, ContentRootPath = AppContext.BaseDirectory });
         builder.Services.AddTriageCore(config);
         configureServices?.Invoke(builder.Services);
 

@@ -120,7 +120,10 @@ internal sealed partial class OutboxDispatcher : BackgroundService
                 && o.IncidentId == m.IncidentId && o.Id < m.Id)));
     }
 
-    /// <summary>Attempts the due messages of one channel in order; true when it stopped at the batch size with more left.</summary>
+    /// <summary>
+    /// Attempts the due messages of one channel in order. True when another round may find more at once: the batch was
+    /// full, or a message finished and may have been holding back the next one of its incident.
+    /// </summary>
     private async Task<bool> DispatchChannelAsync(string channelName, CancellationToken cancellationToken)
     {
         List<long> ids;
@@ -135,6 +138,7 @@ internal sealed partial class OutboxDispatcher : BackgroundService
         _channels.TryGetValue(channelName, out var channel);
         var minInterval = _options.MinInterval.TryGetValue(channelName, out var configured) ? configured
             : channel?.MinInterval ?? TimeSpan.Zero;
+        var finished = false;
         foreach (var id in ids)
         {
             if (_notBefore.TryGetValue(channelName, out var notBefore) && notBefore > _time.GetUtcNow())
@@ -143,6 +147,7 @@ internal sealed partial class OutboxDispatcher : BackgroundService
             }
 
             var result = await AttemptAsync(channel, id, cancellationToken);
+            finished |= result is { Outcome: not DeliveryOutcome.Retry };
             var after = _time.GetUtcNow();
             var next = after + minInterval;
             if (result?.RetryAfter is { } retryAfter && after + retryAfter > next)
@@ -156,7 +161,7 @@ internal sealed partial class OutboxDispatcher : BackgroundService
             }
         }
 
-        return ids.Count == _options.BatchSize;
+        return finished || ids.Count == _options.BatchSize;
     }
 
     /// <summary>Claims, attempts and records one message. Null when another dispatcher had claimed it.</summary>

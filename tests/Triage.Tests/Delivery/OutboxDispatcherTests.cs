@@ -247,7 +247,7 @@ public sealed class OutboxDispatcherTests : IAsyncLifetime
 
         var wait = await dispatcher.DispatchDueAsync(CancellationToken.None);
         Assert.Single(channel.Attempts);
-        Assert.Equal(TimeSpan.FromSeconds(1), wait);
+        Assert.Equal(TimeSpan.FromSeconds(1), wait); // paced: the next attempt is due in 1 s
 
         _time.Advance(TimeSpan.FromMilliseconds(500));
         await dispatcher.DispatchDueAsync(CancellationToken.None);

@@ -1,4 +1,5 @@
 using Microsoft.EntityFrameworkCore;
+using Triage.Api.Chat;
 using Triage.Api.Configuration;
 using Triage.Api.Persistence;
 
@@ -59,10 +60,12 @@ internal static class TriageHost
         // appsettings.json ships beside the binary; the working directory stays the user's (./data/ lives there).
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = hostArgs, ContentRootPath = AppContext.BaseDirectory });
         builder.Services.AddTriageCore(config);
+        builder.Services.AddChat(config);
         configureServices?.Invoke(builder.Services);
 
         var app = builder.Build();
         app.MapTriageCore();
+        app.MapChat();
         return app;
     }
 

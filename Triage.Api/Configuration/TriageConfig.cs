@@ -27,6 +27,7 @@ internal sealed class TriageConfig
     public List<ScheduleOptions> Schedules { get; set; } = [];
     public List<EscalationPolicyOptions> EscalationPolicies { get; set; } = [];
     public PagingOptions Paging { get; set; } = new();
+    public Chat.ChatOptions Chat { get; set; } = new();
 
     /// <summary>Absolute path of the file this was read from (not a YAML field).</summary>
     [YamlIgnore]
@@ -47,6 +48,7 @@ internal sealed class TriageConfig
         OnCallValidation.Validate(this, context);
         Routing.Validate(context, "routing", this);
         Paging.Validate(context, "paging", this);
+        Chat.Validate(context, "chat", Teams);
     }
 }
 

@@ -42,6 +42,7 @@ internal sealed class TriageTestHost : IAsyncDisposable
         people:
           - name: alice
             slack_user_id: U0ALICE
+            teams_user_id: "29:alice"
             teams: [payments]
             roles: [responder]
           - name: carol

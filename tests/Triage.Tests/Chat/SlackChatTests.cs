@@ -1,0 +1,158 @@
+using System.Diagnostics;
+using System.Net;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Triage.Fakes.Slack;
+using Triage.Tests.Support;
+
+namespace Triage.Tests.Chat;
+
+public sealed class SlackChatTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task NewIncident_CardPostedWithinLimits_WithContextAndButtons()
+    {
+        await using var chat = await ChatHarness.StartAsync();
+
+        var (id, card) = await chat.IncidentAsync(Ct);
+
+        Assert.Equal(ChatHarness.Channel, card.Channel);
+        Assert.Empty(BlockKitValidator.Default.Validate(card.Blocks));
+        var json = card.Blocks!.ToJsonString();
+        foreach (var expected in new[] { "payments", "checkout", "node-1", "curl", "connect(addr=169.254.169.254:80) = 0", "\"action_id\":\"ack\"", "\"action_id\":\"kill_process\"" })
+        {
+            Assert.Contains(expected, json, StringComparison.Ordinal);
+        }
+
+        var exact = await TriageTestHost.ReadJsonAsync(await chat.Host.Operator.GetAsync($"/api/v1/incidents/{id}/cards/slack", Ct));
+        Assert.Equal(ChatHarness.Channel, exact.GetProperty("channel").GetString());
+        Assert.Equal(card.Text, exact.GetProperty("text").GetString());
+    }
+
+    [Theory]
+    [InlineData("ack", null, "Acknowledged")]
+    [InlineData("resolve", null, "Resolved")]
+    public async Task Button_ByResponder_AnsweredAtOnce_CardUpdatedInPlace_ThreadReply(string action, string? target, string shown)
+    {
+        await using var chat = await ChatHarness.StartAsync();
+        var (id, card) = await chat.IncidentAsync(Ct);
+
+        var watch = Stopwatch.StartNew();
+        var response = await chat.SlackPostAsync("/slack/interactions",
+            ChatHarness.Press("U0ALICE", action, target is null ? $"{id}|{action}" : $"{id}|{action}|{target}", card.Ts), Ct);
+        watch.Stop();
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(3), $"answered in {watch.Elapsed}");
+        var updated = await chat.Slack.WaitForMessageAsync(m => m.Ts == card.Ts && m.Edits > 0 && m.Blocks!.ToJsonString().Contains(shown, StringComparison.Ordinal), TimeSpan.FromSeconds(20));
+        Assert.Empty(BlockKitValidator.Default.Validate(updated.Blocks));
+        var reply = await chat.Slack.WaitForMessageAsync(m => m.ThreadTs == card.Ts, TimeSpan.FromSeconds(20));
+        Assert.Contains("by alice", reply.Text, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("escalate", "soc", true)]
+    [InlineData("escalate", "next", true)]
+    [InlineData("escalate", "platform", true)]
+    [InlineData("vote_benign", null, false)]
+    [InlineData("vote_not_benign", null, false)]
+    [InlineData("kill_process", null, false)]
+    [InlineData("isolate_pod", null, false)]
+    [InlineData("capture_evidence", null, false)]
+    public async Task Button_OtherFeaturesAction_RunsOrIsRefusedWithClearMessage(string action, string? target, bool select)
+    {
+        await using var chat = await ChatHarness.StartAsync();
+        var (id, card) = await chat.IncidentAsync(Ct);
+        var registered = chat.Host.App.Services.GetServices<Triage.Api.Incidents.IIncidentAction>().Any(a => a.Name == action);
+
+        var response = await chat.SlackPostAsync("/slack/interactions",
+            ChatHarness.Press("U0CAROL", action, target is null ? $"{id}|{action}" : $"{id}|{action}|{target}", card.Ts, select: select), Ct);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        if (!registered)
+        {
+            var told = await chat.Slack.WaitForMessageAsync(m => m.EphemeralUser == "U0CAROL", TimeSpan.FromSeconds(20));
+            Assert.Contains("not available", told.Text, StringComparison.Ordinal);
+            Assert.Contains(action, told.Text, StringComparison.Ordinal);
+        }
+        else
+        {
+            // Registered by its feature by now: the press reached it (a timeline entry by carol through slack).
+            await WaitUntilAsync(() => chat.Host.QueryAsync(db => db.Timeline.AnyAsync(t => t.IncidentId == id && t.Channel == "slack" && t.Actor == "carol", Ct)));
+        }
+    }
+
+    [Fact]
+    public async Task Button_UnknownSlackUser_RefusedToldAndRecordedOnce_EvenWhenSlackRetries()
+    {
+        await using var chat = await ChatHarness.StartAsync();
+        var (id, card) = await chat.IncidentAsync(Ct);
+        var press = ChatHarness.Press("U0NOBODY", "ack", $"{id}|ack", card.Ts, actionTs: "1700000000.000001");
+
+        Assert.Equal(HttpStatusCode.OK, (await chat.SlackPostAsync("/slack/interactions", press, Ct)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await chat.SlackPostAsync("/slack/interactions", press, Ct)).StatusCode);
+
+        var told = await chat.Slack.WaitForMessageAsync(m => m.EphemeralUser == "U0NOBODY", TimeSpan.FromSeconds(20));
+        Assert.Contains("Refused", told.Text, StringComparison.Ordinal);
+        await chat.Host.WaitForPipelineAsync();
+        var refusals = await chat.Host.QueryAsync(db => db.Timeline.Where(t => t.IncidentId == id && t.Kind == "action_refused").ToListAsync(Ct));
+        var refusal = Assert.Single(refusals);
+        Assert.Equal("slack", refusal.Channel);
+        Assert.Equal("Triggered", (await chat.Host.QueryAsync(db => db.Incidents.SingleAsync(i => i.Id == id, Ct))).Status.ToString());
+    }
+
+    [Fact]
+    public async Task Requests_BadOrStaleSignature_401()
+    {
+        await using var chat = await ChatHarness.StartAsync();
+        var press = ChatHarness.Press("U0ALICE", "ack", "1|ack", "1.1");
+
+        var wrongSecret = await chat.SlackPostAsync("/slack/interactions", press, Ct, secret: "not-the-secret");
+        var stale = await chat.SlackPostAsync("/slack/interactions", press, Ct, at: DateTimeOffset.UtcNow.AddMinutes(-6));
+        var unsigned = await chat.Host.Anonymous.PostAsync("/slack/commands", new StringContent("command=%2Ftriage&text=oncall&user_id=U0ALICE"), Ct);
+
+        Assert.Equal(HttpStatusCode.Unauthorized, wrongSecret.StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, stale.StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, unsigned.StatusCode);
+    }
+
+    [Fact]
+    public async Task Commands_AckStatusOncall_AnswerEphemerally()
+    {
+        await using var chat = await ChatHarness.StartAsync();
+        var (id, _) = await chat.IncidentAsync(Ct);
+        static string Command(string text, string trigger) =>
+            $"token=x&team_id=T0TEAM&channel_id={ChatHarness.Channel}&user_id=U0ALICE&user_name=alice&command=%2Ftriage&text={Uri.EscapeDataString(text)}&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2F1&trigger_id={trigger}";
+
+        var ack = await TriageTestHost.ReadJsonAsync(await chat.SlackPostAsync("/slack/commands", Command($"ack {id}", "t1"), Ct));
+        var status = await TriageTestHost.ReadJsonAsync(await chat.SlackPostAsync("/slack/commands", Command($"status {id}", "t2"), Ct));
+        var oncall = await TriageTestHost.ReadJsonAsync(await chat.SlackPostAsync("/slack/commands", Command("oncall", "t3"), Ct));
+
+        Assert.Equal("ephemeral", ack.GetProperty("response_type").GetString());
+        Assert.Contains("acknowledged by alice", ack.GetProperty("text").GetString(), StringComparison.Ordinal);
+        Assert.Contains("Acknowledged", status.GetProperty("text").GetString(), StringComparison.Ordinal);
+        Assert.Contains("payments", oncall.GetProperty("text").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Events_UrlVerification_EchoesChallenge()
+    {
+        await using var chat = await ChatHarness.StartAsync();
+
+        var response = await chat.SlackPostAsync("/slack/events", """{"token":"x","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}""", Ct);
+
+        Assert.Equal("3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P", (await TriageTestHost.ReadJsonAsync(response)).GetProperty("challenge").GetString());
+    }
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "condition not met in time");
+            await Task.Delay(20, Ct);
+        }
+    }
+}

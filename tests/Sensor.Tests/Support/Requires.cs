@@ -1,3 +1,5 @@
+using Sensor.Kernel;
+
 namespace Sensor.Tests.Support;
 
 /// <summary>
@@ -13,6 +15,29 @@ internal static class Requires
         if (Environment.UserName != "root" && geteuid() != 0)
         {
             Unmet("needs root");
+        }
+    }
+
+    /// <summary>Root, kernel BTF, tracefs and the compiled BPF object; returns the object's path.</summary>
+    public static string Ebpf()
+    {
+        Root();
+        var obj = BpfObjectLocator.Find();
+        var problems = Preflight.Check(obj);
+        if (problems.Count > 0)
+        {
+            Unmet("eBPF unavailable: " + string.Join("; ", problems));
+        }
+
+        return obj;
+    }
+
+    public static void Podman()
+    {
+        Root();
+        if (!File.Exists("/usr/bin/podman") || !File.Exists("/bin/busybox"))
+        {
+            Unmet("needs podman and busybox-static (apt-get install -y podman runc busybox-static)");
         }
     }
 

@@ -1,0 +1,145 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Text;
+using Sensor.Native;
+
+namespace Sensor.Kernel;
+
+/// <summary>Event kinds as numbered in bpf/sensor.h (enum event_kind); also the drop-counter categories.</summary>
+internal enum EventKind : uint
+{
+    None = 0,
+    Exec = 1,
+    Fork = 2,
+    Exit = 3,
+    Connect = 4,
+    Open = 5,
+    Setns = 6,
+    Unshare = 7,
+    Mount = 8,
+    Ptrace = 9,
+    Module = 10,
+    Bpf = 11,
+    MemfdCreate = 12,
+    Dup = 13,
+    ConnectDenied = 14,
+}
+
+[Flags]
+internal enum EventFlags : uint
+{
+    None = 0,
+    ExeUpperLayer = 1 << 0,
+    ExeFromMemfd = 1 << 1,
+    ExeOverlay = 1 << 2,
+    DupSocket = 1 << 3,
+    TruncatedArgs = 1 << 4,
+}
+
+/// <summary>A kernel event copied out of the ring buffer (the buffer's memory is only valid inside the callback).</summary>
+internal sealed record KernelEvent
+{
+    public EventKind Kind { get; init; }
+    public uint Syscall { get; init; }
+    public ulong TimestampNs { get; init; }
+    public ulong CgroupId { get; init; }
+    public int Pid { get; init; }
+    public int Tid { get; init; }
+    public int Ppid { get; init; }
+    public ulong StartNs { get; init; }
+    public ulong StartBoottimeNs { get; init; }
+    public ulong ParentStartNs { get; init; }
+    public long Result { get; init; }
+    public ulong[] Args { get; init; } = [];
+    public int Uid { get; init; }
+    public int Gid { get; init; }
+    public uint LoginUid { get; init; }
+    public uint MntNs { get; init; }
+    public uint PidNs { get; init; }
+    public uint NetNs { get; init; }
+    public int Tty { get; init; }
+    public EventFlags Flags { get; init; }
+    public ulong ExeInode { get; init; }
+    public string Comm { get; init; } = "";
+    public string CgroupName { get; init; } = "";
+    public string Path { get; init; } = "";
+    public string Path2 { get; init; } = "";
+    public IReadOnlyList<string> Argv { get; init; } = [];
+    public IPEndPoint? Address { get; init; }
+
+    internal static unsafe KernelEvent From(RawEvent* e)
+    {
+        var args = new ulong[6];
+        for (var i = 0; i < 6; i++)
+            args[i] = e->Args[i];
+        return new KernelEvent
+        {
+            Kind = (EventKind)e->Kind,
+            Syscall = e->Syscall,
+            TimestampNs = e->TsNs,
+            CgroupId = e->CgroupId,
+            Pid = (int)e->Pid,
+            Tid = (int)e->Tid,
+            Ppid = (int)e->Ppid,
+            StartNs = e->StartNs,
+            StartBoottimeNs = e->StartBoottime,
+            ParentStartNs = e->ParentStartNs,
+            Result = e->Ret,
+            Args = args,
+            Uid = (int)e->Uid,
+            Gid = (int)e->Gid,
+            LoginUid = e->LoginUid,
+            MntNs = e->MntNs,
+            PidNs = e->PidNs,
+            NetNs = e->NetNs,
+            Tty = (int)e->Tty,
+            Flags = (EventFlags)e->Flags,
+            ExeInode = e->ExeIno,
+            Comm = CString(e->Comm, 16),
+            CgroupName = CString(e->CgName, 96),
+            Path = CString(e->Path, 256),
+            Path2 = CString(e->Path2, 128),
+            Argv = e->ArgvLen == 0 ? [] : SplitArgv(new ReadOnlySpan<byte>(e->Argv, (int)Math.Min(e->ArgvLen, 512u))),
+            Address = DecodeSockaddr(new ReadOnlySpan<byte>(e->Addr, 28)),
+        };
+    }
+
+    private static unsafe string CString(byte* p, int max)
+    {
+        var span = new ReadOnlySpan<byte>(p, max);
+        var n = span.IndexOf((byte)0);
+        return Encoding.UTF8.GetString(n < 0 ? span : span[..n]);
+    }
+
+    internal static string[] SplitArgv(ReadOnlySpan<byte> raw)
+    {
+        if (raw.Length > 0 && raw[^1] == 0)
+            raw = raw[..^1];
+        var parts = new List<string>();
+        while (true)
+        {
+            var n = raw.IndexOf((byte)0);
+            if (n < 0)
+            {
+                parts.Add(Encoding.UTF8.GetString(raw));
+                break;
+            }
+            parts.Add(Encoding.UTF8.GetString(raw[..n]));
+            raw = raw[(n + 1)..];
+        }
+        return [.. parts];
+    }
+
+    /// <summary>sockaddr_in / sockaddr_in6 as the caller passed it to connect().</summary>
+    internal static IPEndPoint? DecodeSockaddr(ReadOnlySpan<byte> sa)
+    {
+        var family = BinaryPrimitives.ReadUInt16LittleEndian(sa);
+        var port = BinaryPrimitives.ReadUInt16BigEndian(sa[2..]);
+        return family switch
+        {
+            2 => new IPEndPoint(new IPAddress(sa.Slice(4, 4)), port),
+            10 => new IPEndPoint(new IPAddress(sa.Slice(8, 16)), port),
+            _ => null,
+        };
+    }
+}

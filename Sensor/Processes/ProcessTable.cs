@@ -1,0 +1,328 @@
+using System.Globalization;
+using Sensor.Events;
+using Sensor.Kernel;
+
+namespace Sensor.Processes;
+
+/// <summary>One process as the table knows it. Immutable: an exec replaces the entry.</summary>
+internal sealed record ProcessEntry
+{
+    public required int Pid { get; init; }
+    public int Ppid { get; init; }
+
+    /// <summary>Start time in ns since boot (start_boottime; what /proc reports, rounded to ticks there).</summary>
+    public ulong StartNs { get; init; }
+    public string Name { get; init; } = "";
+    public string ExePath { get; init; } = "";
+    public IReadOnlyList<string> Argv { get; init; } = [];
+    public int Uid { get; init; }
+    public int Tty { get; init; }
+    public ulong CgroupId { get; init; }
+    public string CgroupName { get; init; } = "";
+    public bool IsExeUpperLayer { get; init; }
+    public bool IsExeFromMemfd { get; init; }
+
+    /// <summary>Set when the process exited; the entry stays as a tombstone so children can still name it.</summary>
+    public DateTimeOffset? ExitedAt { get; init; }
+
+    public ProcessSnapshot ToSnapshot() => new()
+    {
+        Pid = Pid,
+        Ppid = Ppid,
+        Name = Name,
+        Exe = Argv.Count > 0 ? Argv[0] : Name,
+        ExePath = ExePath,
+        Args = Argv.Count > 1 ? Argv.Skip(1).ToArray() : [],
+        Uid = Uid,
+        User = Uid == 0 ? "root" : Uid.ToString(CultureInfo.InvariantCulture),
+        Tty = Tty,
+        IsExeUpperLayer = IsExeUpperLayer,
+        IsExeFromMemfd = IsExeFromMemfd,
+        StartTimeNs = StartNs,
+        CgroupId = CgroupId,
+    };
+}
+
+/// <summary>
+/// The node's processes, seeded from /proc at start and kept by the kernel's exec, fork and exit events. Exited
+/// processes stay as tombstones for <see cref="TombstoneTtl"/> (bounded by <see cref="MaxTombstones"/>) so that an
+/// event of a child whose parent already exited still carries the full ancestry. Thread-safe: the event pipeline
+/// writes, the response executor and evidence capture read.
+/// </summary>
+internal sealed class ProcessTable(TimeProvider time)
+{
+    public TimeSpan TombstoneTtl { get; init; } = TimeSpan.FromMinutes(5);
+    public int MaxTombstones { get; init; } = 50_000;
+
+    private readonly Lock _lock = new();
+    private readonly Dictionary<int, ProcessEntry> _live = [];
+    // Tombstones keyed by (pid, start) so a recycled pid does not hide the exited process from its children.
+    private readonly Dictionary<(int Pid, ulong Start), ProcessEntry> _dead = [];
+    private readonly Queue<(int Pid, ulong Start, DateTimeOffset At)> _deadOrder = new();
+
+    public int LiveCount
+    {
+        get
+        {
+            lock (_lock)
+                return _live.Count;
+        }
+    }
+
+    public int TombstoneCount
+    {
+        get
+        {
+            lock (_lock)
+                return _dead.Count;
+        }
+    }
+
+    /// <summary>Reads every process in /proc (the sensor starts after them and would otherwise not know them).</summary>
+    public int SeedFromProc(string procRoot = "/proc")
+    {
+        var n = 0;
+        foreach (var dir in Directory.EnumerateDirectories(procRoot))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), CultureInfo.InvariantCulture, out var pid))
+                continue;
+            var entry = ProcReader.Read(procRoot, pid);
+            if (entry is null)
+                continue;
+            lock (_lock)
+                _live.TryAdd(pid, entry);
+            n++;
+        }
+        return n;
+    }
+
+    /// <summary>Applies a lifecycle event; other kinds only fill in a process the table missed.</summary>
+    public ProcessEntry Apply(KernelEvent e)
+    {
+        lock (_lock)
+        {
+            Expire();
+            switch (e.Kind)
+            {
+                case EventKind.Fork:
+                {
+                    // The child starts as a copy of its parent (same image, same argv) until it execs.
+                    var parent = FindLocked(e.Ppid, e.ParentStartNs);
+                    var child = (parent ?? FromEvent(e)) with
+                    {
+                        Pid = e.Pid,
+                        Ppid = e.Ppid,
+                        StartNs = e.StartBoottimeNs,
+                        CgroupId = e.CgroupId,
+                        CgroupName = e.CgroupName,
+                        Uid = e.Uid,
+                        ExitedAt = null,
+                    };
+                    return _live[e.Pid] = child;
+                }
+                case EventKind.Exec:
+                {
+                    // Keep the ppid from the fork: after a reparent the kernel's real_parent is the reaper, but the
+                    // tree that matters to an analyst is who started the process.
+                    var known = _live.GetValueOrDefault(e.Pid);
+                    var entry = FromEvent(e) with { Ppid = known is not null && Same(known.StartNs, e.StartBoottimeNs) ? known.Ppid : e.Ppid };
+                    return _live[e.Pid] = entry;
+                }
+                case EventKind.Exit:
+                {
+                    var known = _live.GetValueOrDefault(e.Pid);
+                    var entry = (known is not null && Same(known.StartNs, e.StartBoottimeNs) ? known : FromEvent(e)) with
+                    {
+                        ExitedAt = time.GetUtcNow(),
+                    };
+                    _live.Remove(e.Pid);
+                    Bury(entry);
+                    return entry;
+                }
+                default:
+                {
+                    var known = _live.GetValueOrDefault(e.Pid);
+                    if (known is not null && Same(known.StartNs, e.StartBoottimeNs))
+                        return known;
+                    // Missed (started before seeding finished, or its exec event was dropped): learn what we can.
+                    var learned = ProcReader.Read("/proc", e.Pid) ?? FromEvent(e);
+                    learned = learned with { StartNs = e.StartBoottimeNs, CgroupId = e.CgroupId };
+                    return _live[e.Pid] = learned;
+                }
+            }
+        }
+    }
+
+    /// <summary>A live process by pid, or null.</summary>
+    public ProcessEntry? Get(int pid)
+    {
+        lock (_lock)
+            return _live.GetValueOrDefault(pid);
+    }
+
+    /// <summary>
+    /// Ancestors of <paramref name="process"/>, parent first, up to <paramref name="max"/>, including exited ones.
+    /// A pid that was recycled by a process younger than its supposed child is skipped in favour of the tombstone.
+    /// </summary>
+    public IReadOnlyList<ProcessEntry> Ancestors(ProcessEntry process, int max = 8)
+    {
+        var list = new List<ProcessEntry>(max);
+        lock (_lock)
+        {
+            var current = process;
+            var seen = new HashSet<int> { current.Pid };
+            while (list.Count < max && current.Ppid > 0)
+            {
+                var parent = FindParentLocked(current);
+                if (parent is null)
+                {
+                    parent = ProcReader.Read("/proc", current.Ppid);
+                    if (parent is null || !StartedNoLaterThan(parent.StartNs, current.StartNs))
+                        break;
+                    _live.TryAdd(parent.Pid, parent);
+                }
+                if (!seen.Add(parent.Pid))
+                    break;
+                list.Add(parent);
+                current = parent;
+            }
+        }
+        return list;
+    }
+
+    private ProcessEntry? FindParentLocked(ProcessEntry child)
+    {
+        if (_live.TryGetValue(child.Ppid, out var live) && StartedNoLaterThan(live.StartNs, child.StartNs))
+            return live;
+        // The newest tombstone with that pid that started before the child.
+        ProcessEntry? best = null;
+        foreach (var (key, entry) in _dead)
+        {
+            if (key.Pid == child.Ppid && StartedNoLaterThan(entry.StartNs, child.StartNs) && (best is null || entry.StartNs > best.StartNs))
+                best = entry;
+        }
+        return best;
+    }
+
+    private ProcessEntry? FindLocked(int pid, ulong startNs)
+    {
+        if (_live.TryGetValue(pid, out var live) && Same(live.StartNs, startNs))
+            return live;
+        foreach (var (key, entry) in _dead)
+        {
+            if (key.Pid == pid && Same(entry.StartNs, startNs))
+                return entry;
+        }
+        return null;
+    }
+
+    /// <summary>Same start time, allowing for /proc's rounding down to clock ticks.</summary>
+    internal static bool Same(ulong a, ulong b) =>
+        a == 0 || b == 0 || (a > b ? a - b : b - a) < ProcReader.NsPerTick;
+
+    private static bool StartedNoLaterThan(ulong parent, ulong child) => child == 0 || parent <= child + ProcReader.NsPerTick;
+
+    private void Bury(ProcessEntry entry)
+    {
+        var key = (entry.Pid, entry.StartNs);
+        _dead[key] = entry;
+        _deadOrder.Enqueue((entry.Pid, entry.StartNs, entry.ExitedAt ?? time.GetUtcNow()));
+        while (_dead.Count > MaxTombstones && _deadOrder.TryDequeue(out var old))
+            _dead.Remove((old.Pid, old.Start));
+    }
+
+    private void Expire()
+    {
+        var cutoff = time.GetUtcNow() - TombstoneTtl;
+        while (_deadOrder.TryPeek(out var old) && old.At < cutoff)
+        {
+            _deadOrder.Dequeue();
+            if (_dead.TryGetValue((old.Pid, old.Start), out var e) && e.ExitedAt <= cutoff)
+                _dead.Remove((old.Pid, old.Start));
+        }
+    }
+
+    private static ProcessEntry FromEvent(KernelEvent e) => new()
+    {
+        Pid = e.Pid,
+        Ppid = e.Ppid,
+        StartNs = e.StartBoottimeNs,
+        Name = e.Comm,
+        ExePath = e.Kind == EventKind.Exec ? e.Path : "",
+        Argv = e.Kind == EventKind.Exec ? e.Argv : [],
+        Uid = e.Uid,
+        Tty = e.Tty,
+        CgroupId = e.CgroupId,
+        CgroupName = e.CgroupName,
+        IsExeUpperLayer = e.Flags.HasFlag(EventFlags.ExeUpperLayer),
+        IsExeFromMemfd = e.Flags.HasFlag(EventFlags.ExeFromMemfd),
+    };
+}
+
+/// <summary>Reads one process from /proc (seeding, and processes the table missed).</summary>
+internal static class ProcReader
+{
+    /// <summary>/proc counts start times in USER_HZ (100) ticks.</summary>
+    internal const ulong NsPerTick = 10_000_000;
+
+    public static ProcessEntry? Read(string procRoot, int pid)
+    {
+        try
+        {
+            var dir = $"{procRoot}/{pid}";
+            var stat = File.ReadAllText($"{dir}/stat");
+            var close = stat.LastIndexOf(')');
+            var name = stat[(stat.IndexOf('(') + 1)..close];
+            var rest = stat[(close + 2)..].Split(' ');
+            var ppid = int.Parse(rest[1], CultureInfo.InvariantCulture);
+            var tty = int.Parse(rest[4], CultureInfo.InvariantCulture);
+            var startTicks = ulong.Parse(rest[19], CultureInfo.InvariantCulture);
+            var cmdline = File.ReadAllBytes($"{dir}/cmdline");
+            var argv = cmdline.Length == 0 ? [] : KernelEvent.SplitArgv(cmdline);
+            string exe;
+            try
+            {
+                exe = File.ResolveLinkTarget($"{dir}/exe", false)?.ToString() ?? "";
+            }
+            catch (IOException)
+            {
+                exe = "";
+            }
+            var uid = 0;
+            var cgroup = "";
+            foreach (var line in File.ReadLines($"{dir}/status"))
+            {
+                if (line.StartsWith("Uid:", StringComparison.Ordinal))
+                {
+                    uid = int.Parse(line.Split('\t', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+                    break;
+                }
+            }
+            foreach (var line in File.ReadLines($"{dir}/cgroup"))
+            {
+                if (line.StartsWith("0::", StringComparison.Ordinal))
+                {
+                    cgroup = Path.GetFileName(line[3..]);
+                    break;
+                }
+            }
+            var startNs = startTicks * NsPerTick;
+            return new ProcessEntry
+            {
+                Pid = pid,
+                Ppid = ppid,
+                StartNs = startNs,
+                Name = name,
+                ExePath = exe,
+                Argv = argv,
+                Uid = uid,
+                Tty = tty,
+                CgroupName = cgroup,
+            };
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
+        {
+            return null;
+        }
+    }
+}

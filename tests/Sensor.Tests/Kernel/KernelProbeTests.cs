@@ -1,0 +1,132 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Time.Testing;
+using Sensor.Kernel;
+using Sensor.Native;
+using Sensor.Processes;
+using Sensor.Tests.Support;
+
+namespace Sensor.Tests.Kernel;
+
+public sealed class KernelProbeTests
+{
+    [Fact]
+    public unsafe void RawEvent_Size_MatchesCStruct()
+    {
+        var obj = Requires.Ebpf();
+        using var bpf = BpfObject.Open(obj);
+        Assert.Equal(RawEvent.Size, sizeof(RawEvent));
+        Assert.Equal(RawEvent.Size, bpf.StructSize(RawEvent.CName));
+        Assert.Equal(sizeof(RawConfig), bpf.StructSize("sensor_config"));
+        Assert.Equal(sizeof(RawPathPrefix), bpf.StructSize("path_prefix"));
+        Assert.Equal(sizeof(RawDenyKey), bpf.StructSize("deny_key"));
+    }
+
+    [Fact]
+    public async Task Start_ExecForkExit_ReportsLifecycleWithArgvAndParent()
+    {
+        var obj = Requires.Ebpf();
+        await using var collector = EventCollector.Start(obj);
+        var marker = $"marker-{Guid.NewGuid():N}";
+
+        var (shPid, code, _) = await Shell.Run("/bin/sh", "-c", $"/bin/busybox true {marker}; exit 0");
+        Assert.Equal(0, code);
+
+        var exec = await collector.WaitFor(e => e.Kind == EventKind.Exec && e.Argv.Contains(marker), "exec of busybox true");
+        Assert.Equal("/bin/busybox", exec.Path);
+        Assert.Equal(["/bin/busybox", "true", marker], exec.Argv);
+        Assert.Equal(shPid, exec.Ppid);
+        Assert.Equal(59u, exec.Syscall);
+        Assert.NotEqual(0ul, exec.CgroupId);
+        var fork = await collector.WaitFor(e => e.Kind == EventKind.Fork && e.Pid == exec.Pid, "fork of the child");
+        Assert.Equal(shPid, fork.Ppid);
+        var exit = await collector.WaitFor(e => e.Kind == EventKind.Exit && e.Pid == exec.Pid, "exit of the child");
+        Assert.Equal(exec.StartBoottimeNs, exit.StartBoottimeNs);
+        Assert.Equal(0ul, collector.Probe.KernelDrops(EventKind.Exec));
+    }
+
+    [Fact]
+    public async Task Start_LoopbackConnect_ReportsAddressPortAndResult()
+    {
+        var obj = Requires.Ebpf();
+        await using var collector = EventCollector.Start(obj, EventKind.Connect);
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        var closed = GetClosedPort();
+        // Accept and close at once so that nc sees end of stream and exits.
+        var accepting = Task.Run(async () =>
+        {
+            using var client = await listener.AcceptTcpClientAsync(TestContext.Current.CancellationToken);
+        }, TestContext.Current.CancellationToken);
+
+        // The sensor ignores its own process, so the connects come from children.
+        await Shell.Run("/bin/busybox", "nc", "-w", "1", "127.0.0.1", port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        await accepting;
+        await Shell.Run("/bin/busybox", "nc", "-w", "1", "127.0.0.1", closed.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+        var ok = await collector.WaitFor(e => e.Kind == EventKind.Connect && e.Address?.Port == port, "connect to the listener");
+        Assert.Equal(IPAddress.Loopback, ok.Address!.Address);
+        Assert.Equal(0, ok.Result);
+        Assert.Equal("busybox", ok.Comm);
+        var refused = await collector.WaitFor(e => e.Kind == EventKind.Connect && e.Address?.Port == closed, "connect to a closed port");
+        Assert.Equal(-111, refused.Result); // ECONNREFUSED
+    }
+
+    [Fact]
+    public async Task ProcessTable_DeepChainWhoseParentsExited_KeepsFiveAncestorsWithExeAndCmdline()
+    {
+        var obj = Requires.Ebpf();
+        await using var collector = EventCollector.Start(obj);
+        var table = new ProcessTable(new FakeTimeProvider(DateTimeOffset.UtcNow));
+        table.SeedFromProc();
+        var marker = $"leaf-{Guid.NewGuid():N}";
+        var script = Path.Combine(Path.GetTempPath(), $"chain-{Guid.NewGuid():N}.sh");
+        // Six nested shells; the trailing exit stops sh from exec-ing the last command in place.
+        await File.WriteAllTextAsync(script,
+            $"if [ $1 -gt 0 ]; then /bin/sh {script} $(($1-1)); exit $?; else /bin/busybox true {marker}; fi\n",
+            TestContext.Current.CancellationToken);
+        try
+        {
+            var (top, _, _) = await Shell.Run("/bin/sh", script, "6");
+            await collector.WaitFor(e => e.Kind == EventKind.Exit && e.Pid == top, "exit of the top shell");
+        }
+        finally
+        {
+            File.Delete(script);
+        }
+
+        ProcessEntry? leaf = null;
+        IReadOnlyList<ProcessEntry> atExec = [];
+        foreach (var e in collector.Events)
+        {
+            var entry = table.Apply(e);
+            if (e.Kind == EventKind.Exec && e.Argv.Contains(marker))
+            {
+                leaf = entry;
+                atExec = table.Ancestors(entry);
+            }
+        }
+
+        Assert.NotNull(leaf);
+        Assert.True(atExec.Count >= 7, $"only {atExec.Count} ancestors at exec");
+        // Every shell of the chain has exited by now: the tree comes from tombstones.
+        var later = table.Ancestors(leaf with { });
+        Assert.True(later.Count >= 7, $"only {later.Count} ancestors after the chain exited");
+        for (var i = 0; i < 7; i++)
+        {
+            Assert.Equal("/bin/sh", later[i].ExePath);
+            Assert.Contains(script, later[i].ToSnapshot().Cmdline, StringComparison.Ordinal);
+            Assert.NotNull(later[i].ExitedAt);
+            Assert.Equal(atExec[i].Pid, later[i].Pid);
+        }
+        Assert.Equal(leaf.Ppid, later[0].Pid);
+    }
+
+    private static int GetClosedPort()
+    {
+        using var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        return ((IPEndPoint)l.LocalEndpoint).Port;
+    }
+}

@@ -131,6 +131,10 @@ internal sealed record FdInfo
 internal sealed record ContainerContext
 {
     public required string Id { get; init; }
+
+    /// <summary>The runtime's full 64-hex id (Id is Falco's 12-character form); matches containerStatuses[].containerID.</summary>
+    public string? FullId { get; init; }
+
     public string Name { get; init; } = "";
     public string ImageRepository { get; init; } = "";
     public string ImageTag { get; init; } = "";

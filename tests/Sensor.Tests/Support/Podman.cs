@@ -54,6 +54,8 @@ public sealed class Podman : IAsyncDisposable
                     File.CreateSymbolicLink(Path.Combine(root.FullName, "bin", applet), "busybox");
             }
             await File.WriteAllTextAsync(Path.Combine(root.FullName, "etc", "passwd"), "root:x:0:0:root:/root:/bin/sh\n");
+            await File.WriteAllTextAsync(Path.Combine(root.FullName, "etc", "shadow"), "root:*:19000:0:99999:7:::\n");
+            await File.WriteAllTextAsync(Path.Combine(root.FullName, "etc", "gshadow"), "root:*::\n");
             var tar = root.FullName + ".tar";
             await Shell.Check("tar", "-C", root.FullName, "-cf", tar, ".");
             var image = $"localhost/sensortest-busybox-{Environment.ProcessId}:{Guid.NewGuid():N}";

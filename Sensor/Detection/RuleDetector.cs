@@ -1,0 +1,67 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using Sensor.Events;
+using Sensor.Kernel;
+using Sensor.Pipeline;
+using Sensor.Rules;
+using Triage.Contracts;
+
+namespace Sensor.Detection;
+
+/// <summary>
+/// The one seam between events and alerts: the Falco-compatible rule engine over the loaded rule pack (by default
+/// Sensor/rules/default-rules.yaml next to the binary). It also decides which syscalls the kernel must report.
+/// </summary>
+internal sealed class RuleDetector(RuleSet rules, string node)
+{
+    private readonly RuleEvaluator _evaluator = new(rules);
+
+    public RuleSet Rules => rules;
+
+    public static RuleDetector Load(IReadOnlyList<string> paths, string node)
+    {
+        var loader = new RuleLoader();
+        foreach (var p in paths)
+            loader.LoadPath(p);
+        return new RuleDetector(loader.Build(), node);
+    }
+
+    /// <summary>Default rule files: rules/*.yaml beside the binary.</summary>
+    public static IReadOnlyList<string> DefaultPaths() =>
+        [Path.Combine(AppContext.BaseDirectory, "rules")];
+
+    /// <summary>Kernel event kinds the rules need (all the sensor has when a rule matches "any type but ...").</summary>
+    public IReadOnlySet<EventKind> RequiredKinds()
+    {
+        var required = rules.RequiredEventTypes;
+        return EventBuilder.KindsByType
+            .Where(kv => required.Contains(kv.Key))
+            .Select(kv => kv.Value)
+            .ToHashSet();
+    }
+
+    /// <summary>Alerts for the rules that fire on <paramref name="e"/> (not thread-safe: one pipeline thread).</summary>
+    public IReadOnlyList<NativeAlert> Detect(SensorEvent e)
+    {
+        var fired = _evaluator.Evaluate(e);
+        if (fired.Count == 0)
+            return [];
+        var alerts = new List<NativeAlert>(fired.Count);
+        foreach (var rule in fired.ToArray())
+            alerts.Add(_evaluator.Match(rule, e).ToNativeAlert(AlertId(node, rule.Name, e), node));
+        return alerts;
+    }
+
+    /// <summary>
+    /// Deterministic id: the same rule on the same syscall of the same process gives the same id, so a re-delivery
+    /// (after a crash between send and spool delete) is stored once by the service.
+    /// </summary>
+    internal static string AlertId(string node, string rule, SensorEvent e)
+    {
+        var key = string.Join('|', node, rule, e.TimestampNs.ToString(CultureInfo.InvariantCulture),
+            e.Process.Pid.ToString(CultureInfo.InvariantCulture), e.Process.StartTimeNs.ToString(CultureInfo.InvariantCulture));
+        var hash = SHA256.HashData(Encoding.UTF8.GetBytes(key));
+        return "sen-" + Convert.ToHexStringLower(hash.AsSpan(0, 16));
+    }
+}

@@ -1,0 +1,127 @@
+using System.Threading.Channels;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Prometheus;
+using Sensor.Containers;
+using Sensor.Delivery;
+using Sensor.Detection;
+using Sensor.Kernel;
+using Sensor.Processes;
+
+namespace Sensor.Hosting;
+
+/// <summary>Settings, from the "Sensor" configuration section (command line: --Sensor:ServiceUrl=... ; env: Sensor__ServiceUrl).</summary>
+internal sealed class SensorSettings
+{
+    public string ServiceUrl { get; set; } = "http://127.0.0.1:5080";
+
+    /// <summary>Bearer token; also read from TRIAGE_SENSOR_TOKEN.</summary>
+    public string Token { get; set; } = "";
+
+    public string Node { get; set; } = Environment.MachineName;
+    public string SpoolDir { get; set; } = "/var/lib/triage-sensor/spool";
+    public int SpoolCapacity { get; set; } = 100_000;
+
+    /// <summary>Address of /metrics. Default http://127.0.0.1:9464.</summary>
+    public string MetricsUrl { get; set; } = "http://127.0.0.1:9464";
+
+    public List<string> Rules { get; set; } = [];
+    public bool ContainerOnly { get; set; }
+
+    /// <summary>Path prefixes whose opens the kernel reports (the rules' file conditions need them).</summary>
+    public List<string> WatchPaths { get; set; } =
+        ["/etc/", "/root/", "/proc/", "/var/run/secrets/", "/run/secrets/", "/home/", "/sys/fs/cgroup", "/dev/"];
+
+    public string? ObjectPath { get; set; }
+    public string? ContainersConf { get; set; }
+    public double PodWaitSeconds { get; set; } = 2;
+}
+
+/// <summary>Composes and runs the node agent.</summary>
+internal static partial class SensorHost
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var builder = WebApplication.CreateSlimBuilder(args);
+        var settings = builder.Configuration.GetSection("Sensor").Get<SensorSettings>() ?? new SensorSettings();
+        if (settings.Token.Length == 0)
+            settings.Token = Environment.GetEnvironmentVariable("TRIAGE_SENSOR_TOKEN") ?? "";
+        builder.WebHost.UseUrls(settings.MetricsUrl);
+        var app = builder.Build();
+        var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Sensor");
+
+        var objectPath = BpfObjectLocator.Find(settings.ObjectPath);
+        var problems = Preflight.Check(objectPath);
+        if (problems.Count > 0)
+        {
+            // Plain words, one line, and a clean exit: the service next to us keeps running.
+            Console.Error.WriteLine("sensor: OFF: " + string.Join("; ", problems));
+            return 3;
+        }
+
+        var time = TimeProvider.System;
+        var registry = Metrics.NewCustomRegistry();
+        var metrics = new SensorMetrics(registry);
+        var rulePaths = settings.Rules.Count > 0 ? settings.Rules : RuleDetector.DefaultPaths();
+        var detector = RuleDetector.Load(rulePaths, settings.Node);
+        var channel = Channel.CreateBounded<KernelEvent>(new BoundedChannelOptions(65_536)
+        {
+            SingleReader = true,
+            SingleWriter = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+        var kinds = detector.RequiredKinds();
+        await using var probe = KernelProbe.Start(new KernelProbeOptions
+        {
+            ObjectPath = objectPath,
+            Kinds = kinds,
+            ContainerOnly = settings.ContainerOnly,
+            WatchedPathPrefixes = settings.WatchPaths,
+        }, channel.Writer, time);
+        var activeKinds = string.Join(", ", probe.ActiveKinds);
+        LogStarted(log, detector.Rules.Rules.Count, activeKinds, settings.ServiceUrl);
+        foreach (var missing in probe.Unavailable)
+            LogHookMissing(log, missing);
+
+        var table = new ProcessTable(time);
+        table.SeedFromProc();
+        var containers = new ContainerDirectory(new PodmanRuntime(settings.ContainersConf), pods: null, time);
+        var spool = new AlertSpool(settings.SpoolDir, settings.SpoolCapacity);
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        var shipper = new AlertShipper(spool, http, new ShipperOptions { ServiceUrl = new Uri(settings.ServiceUrl), Token = settings.Token },
+            time, app.Services.GetRequiredService<ILogger<AlertShipper>>());
+        var pipeline = new SensorPipeline(channel.Reader, new Pipeline.EventBuilder(table, containers, time), detector, containers, spool,
+            metrics, new PipelineOptions { PodWait = TimeSpan.FromSeconds(settings.PodWaitSeconds) },
+            app.Services.GetRequiredService<ILogger<SensorPipeline>>());
+
+        registry.AddBeforeCollectCallback(() =>
+        {
+            foreach (var kind in Enum.GetValues<EventKind>())
+                metrics.KernelDrops.WithLabels(kind.ToString().ToLowerInvariant()).Set(probe.KernelDrops(kind));
+            metrics.UserDrops.Set(probe.UserDrops);
+            metrics.SpoolDepth.Set(spool.Count);
+            metrics.SpoolDropped.Set(spool.Dropped);
+            metrics.ShipLag.Set(shipper.LastShipLagSeconds);
+            metrics.Shipped.Set(shipper.Shipped);
+            metrics.Processes.WithLabels("live").Set(table.LiveCount);
+            metrics.Processes.WithLabels("tombstone").Set(table.TombstoneCount);
+        });
+        app.MapMetrics("/metrics", registry);
+
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(app.Lifetime.ApplicationStopping);
+        var running = Task.WhenAll(pipeline.RunAsync(stop.Token), shipper.RunAsync(stop.Token));
+        await app.RunAsync();
+        await stop.CancelAsync();
+        await running;
+        return 0;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Sensor on: {Rules} rules, syscall hooks [{Kinds}], shipping to {Url}")]
+    private static partial void LogStarted(ILogger logger, int rules, string kinds, string url);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Hook not available on this kernel: {What}")]
+    private static partial void LogHookMissing(ILogger logger, string what);
+}

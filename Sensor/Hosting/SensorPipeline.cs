@@ -1,0 +1,167 @@
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Prometheus;
+using Sensor.Containers;
+using Sensor.Delivery;
+using Sensor.Detection;
+using Sensor.Events;
+using Sensor.Kernel;
+using Triage.Contracts;
+
+namespace Sensor.Hosting;
+
+/// <summary>Options of the event pipeline.</summary>
+internal sealed record PipelineOptions
+{
+    /// <summary>How long an alert from a container waits for its pod before it ships with k8s.pending=true. Default 2 s.</summary>
+    public TimeSpan PodWait { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Alerts waiting for container metadata at once; beyond that they ship without waiting. Default 1000.</summary>
+    public int MaxWaitingAlerts { get; init; } = 1000;
+}
+
+/// <summary>
+/// kernel channel → process table and context (<see cref="Pipeline.EventBuilder"/>) → rules → bounded wait for
+/// container and pod metadata → spool. One reader thread evaluates rules; metadata waits run concurrently so a slow
+/// runtime lookup never stalls the kernel channel.
+/// </summary>
+internal sealed partial class SensorPipeline(
+    ChannelReader<KernelEvent> events,
+    Pipeline.EventBuilder builder,
+    RuleDetector detector,
+    ContainerDirectory containers,
+    AlertSpool spool,
+    SensorMetrics metrics,
+    PipelineOptions options,
+    ILogger<SensorPipeline> log)
+{
+    private int _waiting;
+
+    /// <summary>Raised for every event after rules ran (tests and the benchmark observe the pipeline here).</summary>
+    public event Action<SensorEvent>? Observed;
+
+    public async Task RunAsync(CancellationToken ct)
+    {
+        try
+        {
+            await foreach (var e in events.ReadAllAsync(ct))
+            {
+                metrics.Events.WithLabels(e.Kind.ToString().ToLowerInvariant()).Inc();
+                SensorEvent? se;
+                IReadOnlyList<NativeAlert> alerts;
+                try
+                {
+                    se = builder.Build(e);
+                    if (se is null)
+                        continue;
+                    alerts = detector.Detect(se);
+                }
+#pragma warning disable CA1031 // one bad event must not stop the sensor
+                catch (Exception ex)
+#pragma warning restore CA1031
+                {
+                    LogEventFailed(log, e.Kind, ex);
+                    continue;
+                }
+                Observed?.Invoke(se);
+                foreach (var alert in alerts)
+                {
+                    metrics.Alerts.WithLabels(alert.Rule ?? "").Inc();
+                    var fullId = se.Container?.FullId;
+                    if (fullId is null)
+                    {
+                        Spool(alert);
+                        continue;
+                    }
+                    if (Interlocked.Increment(ref _waiting) > options.MaxWaitingAlerts)
+                    {
+                        Interlocked.Decrement(ref _waiting);
+                        Spool(alert with { K8s = alert.K8s ?? (containers.ExpectsPods ? new KubernetesInfo { Pending = true } : null) });
+                        continue;
+                    }
+                    _ = CompleteAndSpoolAsync(alert, fullId, ct);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private async Task CompleteAndSpoolAsync(NativeAlert alert, string fullId, CancellationToken ct)
+    {
+        try
+        {
+            var (container, pod, pending) = await containers.WaitForPodAsync(fullId, options.PodWait, ct);
+            Spool(alert with
+            {
+                Container = new ContainerInfo
+                {
+                    Id = container.Id,
+                    Name = container.Name.Length > 0 ? container.Name : null,
+                    Image = container.Image.Length > 0 ? container.Image : null,
+                    ImageDigest = container.ImageDigest,
+                },
+                K8s = pod is not null
+                    ? new KubernetesInfo
+                    {
+                        Namespace = pod.Namespace,
+                        Pod = pod.Pod,
+                        WorkloadKind = pod.WorkloadKind,
+                        WorkloadName = pod.WorkloadName,
+                        Labels = pod.Labels.Count > 0 ? pod.Labels : null,
+                    }
+                    : pending ? new KubernetesInfo { Pending = true } : null,
+            });
+        }
+        catch (OperationCanceledException)
+        {
+            // Shutting down: ship what we have rather than lose it.
+            Spool(alert);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _waiting);
+        }
+    }
+
+    private void Spool(NativeAlert alert)
+    {
+        if (!spool.Enqueue(alert))
+            LogSpoolFull(log, alert.Id ?? "", spool.Dropped);
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Event {Kind} could not be processed")]
+    private static partial void LogEventFailed(ILogger logger, EventKind kind, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Spool full: alert {Id} dropped ({Dropped} dropped so far)")]
+    private static partial void LogSpoolFull(ILogger logger, string id, long dropped);
+}
+
+/// <summary>The sensor's own metrics, served on /metrics.</summary>
+internal sealed class SensorMetrics
+{
+    public SensorMetrics(CollectorRegistry registry)
+    {
+        var f = Metrics.WithCustomRegistry(registry);
+        Events = f.CreateCounter("sensor_events_total", "Kernel events received, by type.", "type");
+        Alerts = f.CreateCounter("sensor_alerts_total", "Alerts raised, by rule.", "rule");
+        KernelDrops = f.CreateGauge("sensor_kernel_drops", "Events the kernel could not queue (ring buffer full), by category.", "category");
+        UserDrops = f.CreateGauge("sensor_channel_drops", "Events read from the ring buffer but lost because the pipeline channel was full.");
+        SpoolDepth = f.CreateGauge("sensor_spool_depth", "Alerts waiting in the on-disk spool.");
+        SpoolDropped = f.CreateGauge("sensor_spool_dropped", "Alerts dropped because the spool was full.");
+        ShipLag = f.CreateGauge("sensor_ship_lag_seconds", "Time from the syscall to the service's acknowledgement of the newest shipped alert.");
+        Shipped = f.CreateGauge("sensor_alerts_shipped", "Alerts acknowledged by the triage service.");
+        Processes = f.CreateGauge("sensor_process_table_entries", "Processes in the process table (live and tombstones).", "state");
+    }
+
+    public Counter Events { get; }
+    public Counter Alerts { get; }
+    public Gauge KernelDrops { get; }
+    public Gauge UserDrops { get; }
+    public Gauge SpoolDepth { get; }
+    public Gauge SpoolDropped { get; }
+    public Gauge ShipLag { get; }
+    public Gauge Shipped { get; }
+    public Gauge Processes { get; }
+}

@@ -1,0 +1,144 @@
+using System.Globalization;
+using Sensor.Containers;
+using Sensor.Events;
+using Sensor.Kernel;
+using Sensor.Processes;
+
+namespace Sensor.Pipeline;
+
+/// <summary>
+/// Turns a kernel event into the rule engine's <see cref="SensorEvent"/>: Falco's event names, decoded arguments,
+/// the fd, the process and its ancestors from the process table, and the container the cgroup names.
+/// </summary>
+internal sealed class EventBuilder(ProcessTable processes, ContainerDirectory containers, TimeProvider time)
+{
+    private ulong _number;
+
+    // Kernel timestamps are CLOCK_MONOTONIC; wall time = now - (monotonic now - event).
+    private static DateTimeOffset WallClock(TimeProvider time, ulong eventNs)
+    {
+        var nowMono = (ulong)(System.Diagnostics.Stopwatch.GetTimestamp() * (1_000_000_000.0 / System.Diagnostics.Stopwatch.Frequency));
+        var ageNs = nowMono > eventNs ? nowMono - eventNs : 0;
+        return time.GetUtcNow() - TimeSpan.FromTicks((long)(ageNs / 100));
+    }
+
+    /// <summary>Updates the process table; returns the event for the rules, or null for fork and exit.</summary>
+    public SensorEvent? Build(KernelEvent e)
+    {
+        var process = processes.Apply(e);
+        if (e.Kind is EventKind.Fork or EventKind.Exit)
+            return null;
+        var ancestors = processes.Ancestors(process);
+        var containerId = ContainerIds.FromCgroupLeaf(e.CgroupName.Length > 0 ? e.CgroupName : process.CgroupName);
+        return new SensorEvent
+        {
+            Type = TypeName(e),
+            Direction = '<',
+            Result = e.Kind == EventKind.Exec ? 0 : e.Result,
+            Time = WallClock(time, e.TimestampNs),
+            TimestampNs = e.TimestampNs,
+            Process = process.ToSnapshot() with { LoginUid = e.LoginUid == uint.MaxValue ? -1 : e.LoginUid },
+            Ancestors = ancestors.Select(a => a.ToSnapshot()).ToList(),
+            Fd = Fd(e),
+            Args = Args(e),
+            Container = containerId is null ? null : containers.Get(containerId),
+            Kubernetes = containerId is null ? null : containers.Pod(containerId),
+            Number = ++_number,
+        };
+    }
+
+    internal static string TypeName(KernelEvent e) => e.Kind switch
+    {
+        EventKind.Exec => "execve",
+        EventKind.Connect or EventKind.ConnectDenied => "connect",
+        EventKind.Open => e.Syscall switch { 2 => "open", 437 => "openat2", _ => "openat" },
+        EventKind.Setns => "setns",
+        EventKind.Unshare => "unshare",
+        EventKind.Mount => "mount",
+        EventKind.Ptrace => "ptrace",
+        EventKind.Module => e.Syscall == 175 ? "init_module" : "finit_module",
+        EventKind.Bpf => "bpf",
+        EventKind.MemfdCreate => "memfd_create",
+        EventKind.Dup => e.Syscall == 33 ? "dup2" : "dup3",
+        _ => e.Kind.ToString().ToLowerInvariant(),
+    };
+
+    /// <summary>The Falco event types this sensor can produce, mapped to the kernel kinds that produce them.</summary>
+    public static readonly IReadOnlyDictionary<string, EventKind> KindsByType = new Dictionary<string, EventKind>(StringComparer.Ordinal)
+    {
+        ["execve"] = EventKind.Exec,
+        ["execveat"] = EventKind.Exec,
+        ["connect"] = EventKind.Connect,
+        ["open"] = EventKind.Open,
+        ["openat"] = EventKind.Open,
+        ["openat2"] = EventKind.Open,
+        ["setns"] = EventKind.Setns,
+        ["unshare"] = EventKind.Unshare,
+        ["mount"] = EventKind.Mount,
+        ["ptrace"] = EventKind.Ptrace,
+        ["init_module"] = EventKind.Module,
+        ["finit_module"] = EventKind.Module,
+        ["bpf"] = EventKind.Bpf,
+        ["memfd_create"] = EventKind.MemfdCreate,
+        ["dup"] = EventKind.Dup,
+        ["dup2"] = EventKind.Dup,
+        ["dup3"] = EventKind.Dup,
+    };
+
+    private static FdInfo? Fd(KernelEvent e)
+    {
+        switch (e.Kind)
+        {
+            case EventKind.Connect or EventKind.ConnectDenied when e.Address is { } a:
+            {
+                var v6 = a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6;
+                var ip = a.Address.ToString();
+                return new FdInfo
+                {
+                    Name = v6 ? $"->[{ip}]:{a.Port}" : $"->{ip}:{a.Port}",
+                    TypeChar = v6 ? '6' : '4',
+                    L4Proto = "tcp",
+                    ServerIp = ip,
+                    ServerPort = a.Port,
+                    Num = (long)e.Args[0],
+                    Connected = e.Result == 0,
+                };
+            }
+            case EventKind.Open:
+                return new FdInfo
+                {
+                    Name = e.Path,
+                    NameRaw = e.Path,
+                    TypeChar = 'f',
+                    OpenFlags = (int)e.Args[5],
+                };
+            case EventKind.Dup:
+                return new FdInfo { Name = "socket", TypeChar = '4', Num = (long)e.Args[1] };
+            default:
+                return null;
+        }
+    }
+
+    private static Dictionary<string, string> Args(KernelEvent e)
+    {
+        var c = CultureInfo.InvariantCulture;
+        return e.Kind switch
+        {
+            EventKind.Exec => new() { ["filename"] = e.Path },
+            EventKind.Connect or EventKind.ConnectDenied => new()
+            {
+                ["fd"] = ((long)e.Args[0]).ToString(c),
+                ["addr"] = e.Address?.ToString() ?? "",
+            },
+            EventKind.Open => new() { ["name"] = e.Path, ["flags"] = e.Args[5].ToString(c) },
+            EventKind.Setns => new() { ["fd"] = ((long)e.Args[0]).ToString(c), ["nstype"] = e.Args[1].ToString(c) },
+            EventKind.Unshare => new() { ["flags"] = e.Args[0].ToString(c) },
+            EventKind.Mount => new() { ["dev"] = e.Path2, ["dir"] = e.Path, ["flags"] = e.Args[3].ToString(c) },
+            EventKind.Ptrace => new() { ["request"] = e.Args[0].ToString(c), ["pid"] = ((long)e.Args[1]).ToString(c) },
+            EventKind.Bpf => new() { ["cmd"] = e.Args[0].ToString(c) },
+            EventKind.MemfdCreate => new() { ["name"] = e.Path, ["flags"] = e.Args[1].ToString(c) },
+            EventKind.Dup => new() { ["oldfd"] = e.Args[0].ToString(c), ["newfd"] = e.Args[1].ToString(c) },
+            _ => [],
+        };
+    }
+}

@@ -1,14 +1,13 @@
 namespace Sensor.Tests.Support;
 
-/// <summary>Files of the repository and of shared/ beside it (CI clones main next to a copy of shared/).</summary>
+/// <summary>Files of the repository the tests read.</summary>
 internal static class RepoFiles
 {
     public static string Root { get; } = FindUp(AppContext.BaseDirectory, "Triage.sln")
         ?? throw new InvalidOperationException("Triage.sln not found above the test binaries");
 
-    /// <summary>Falco's stable rules, unmodified: shared/reference/falco/falco_rules.yaml beside the repository.</summary>
-    public static string FalcoStableRules { get; } = FindUp(Root, Path.Combine("shared", "reference", "falco", "falco_rules.yaml"))
-        ?? throw new InvalidOperationException($"shared/reference/falco/falco_rules.yaml not found above {Root}");
+    /// <summary>Falco's stable rules, unmodified (Apache-2.0), kept in the repository under tests/Sensor.Tests/Rules/Falco/.</summary>
+    public static string FalcoStableRules => Path.Combine(Root, "tests", "Sensor.Tests", "Rules", "Falco", "falco_rules.yaml");
 
     public static string DefaultRules => Path.Combine(Root, "Sensor", "rules", "default-rules.yaml");
 

@@ -1,7 +1,9 @@
 using Microsoft.EntityFrameworkCore;
 using Triage.Api.Chat;
 using Triage.Api.Configuration;
+using Triage.Api.Evidence;
 using Triage.Api.Persistence;
+using Triage.Api.Response;
 
 namespace Triage.Api;
 
@@ -61,11 +63,16 @@ internal static class TriageHost
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = hostArgs, ContentRootPath = AppContext.BaseDirectory });
         builder.Services.AddTriageCore(config);
         builder.Services.AddChat(config);
+        builder.Services.AddResponse(config);
+        builder.Services.AddEvidence(config);
         configureServices?.Invoke(builder.Services);
 
         var app = builder.Build();
         app.MapTriageCore();
         app.MapChat();
+        app.MapSensorCommands();
+        app.MapSensorEvidence();
+        app.MapEvidence();
         return app;
     }
 

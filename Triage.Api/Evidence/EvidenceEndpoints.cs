@@ -1,5 +1,7 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
+using Triage.Api.Auth;
+using Triage.Api.Configuration;
 using Triage.Contracts;
 
 namespace Triage.Api.Evidence;
@@ -35,15 +37,16 @@ internal static class EvidenceEndpoints
 {
     public static IEndpointRouteBuilder MapSensorEvidence(this IEndpointRouteBuilder app)
     {
-        app.MapPost("/api/v1/sensors/{node}/evidence", UploadAsync).WithTags("Sensors");
+        app.MapPost("/api/v1/sensors/{node}/evidence", UploadAsync).WithTags("Sensors").RequireScope(ApiScopes.Sensor)
+            .WithMetadata(new RequestSizeLimitAttribute(1L << 31));
         return app;
     }
 
     public static IEndpointRouteBuilder MapEvidence(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/api/v1/incidents/{id:long}/evidence", ListAsync).WithTags("Evidence");
-        app.MapGet("/api/v1/evidence/{id:long}", GetAsync).WithTags("Evidence");
-        app.MapGet("/api/v1/evidence/{id:long}/content", DownloadAsync).WithTags("Evidence");
+        app.MapGet("/api/v1/incidents/{id:long}/evidence", ListAsync).WithTags("Evidence").RequireScope(ApiScopes.Read);
+        app.MapGet("/api/v1/evidence/{id:long}", GetAsync).WithTags("Evidence").RequireScope(ApiScopes.Read);
+        app.MapGet("/api/v1/evidence/{id:long}/content", DownloadAsync).WithTags("Evidence").RequireScope(ApiScopes.Read);
         return app;
     }
 

@@ -1,6 +1,7 @@
 using k8s;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Triage.Api.Configuration;
+using Triage.Api.Incidents;
 
 namespace Triage.Api.Response;
 
@@ -15,6 +16,11 @@ internal static class ResponseServiceCollectionExtensions
         services.AddScoped<ResponseRecorder>();
         services.AddScoped<ResponseService>();
         services.AddScoped<PodIsolator>();
+        services.AddScoped<IIncidentAction, KillProcessAction>();
+        services.AddScoped<IIncidentAction, IsolatePodAction>();
+        services.AddScoped<IIncidentAction, UnisolatePodAction>();
+        services.AddScoped<IIncidentAction, CaptureEvidenceAction>();
+        services.AddSingleton<IIncidentObserver, AutomaticResponseObserver>();
 
         // Another feature (enrichment) may already have registered the client; one client serves both.
         services.TryAddSingleton<IKubernetes>(_ => new Kubernetes(BuildKubernetesConfig(config.Response.Kubernetes)));

@@ -1,5 +1,7 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
+using Triage.Api.Auth;
+using Triage.Api.Configuration;
 using Triage.Contracts;
 
 namespace Triage.Api.Response;
@@ -14,7 +16,7 @@ internal static class SensorCommandEndpoints
 {
     public static IEndpointRouteBuilder MapSensorCommands(this IEndpointRouteBuilder app)
     {
-        var sensors = app.MapGroup("/api/v1/sensors/{node}").WithTags("Sensors");
+        var sensors = app.MapGroup("/api/v1/sensors/{node}").WithTags("Sensors").RequireScope(ApiScopes.Sensor);
         sensors.MapGet("/commands", TakeAsync);
         sensors.MapPost("/commands/{id:long}/result", CompleteAsync);
         return app;

@@ -30,8 +30,12 @@ echo "triage: ready. Incidents: curl -H 'Authorization: Bearer local-operator-to
 if [ "$(id -u)" -ne 0 ]; then
   echo "sensor: OFF - it needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_RESOURCE) to load eBPF programs; run ./run.sh as root."
 else
-  dotnet Sensor/bin/Release/net10.0/Sensor.dll --triage-url "$url" --token local-sensor-token-change-me &
+  # The token is the example configuration's sensor token; the spool survives restarts under ./data/.
+  TRIAGE_SENSOR_TOKEN=${TRIAGE_SENSOR_TOKEN:-local-sensor-token-change-me} \
+    dotnet Sensor/bin/Release/net10.0/Sensor.dll --Sensor:ServiceUrl="$url" \
+      --Sensor:SpoolDir="$root/data/sensor-spool" --Sensor:MetricsUrl=http://127.0.0.1:9464 &
   sensor=$!
+  echo "sensor: starting (metrics on http://127.0.0.1:9464/metrics; it says plainly if eBPF cannot run here)"
 fi
 
 wait $service

@@ -4,6 +4,7 @@ using Triage.Api.Incidents;
 using Triage.Api.Ingest;
 using Triage.Api.Operations;
 using Triage.Api.Persistence;
+using Triage.Api.Routing;
 
 namespace Triage.Api;
 
@@ -28,6 +29,8 @@ internal static class TriageServiceExtensions
         services.AddSingleton<IIncidentAction, AcknowledgeAction>();
         services.AddSingleton<IIncidentAction, ResolveAction>();
 
+        services.AddRoutingAndOnCall(config);
+
         services.AddProblemDetails();
         services.AddExceptionHandler<ProblemExceptionHandler>();
         services.ConfigureHttpJsonOptions(o => TriageJson.Configure(o.SerializerOptions));
@@ -51,6 +54,7 @@ internal static class TriageServiceExtensions
         app.MapOperationsEndpoints();
         app.MapIngestEndpoints();
         app.MapIncidentEndpoints();
+        app.MapRoutingAndOnCall();
         OperationsEndpoints.RegisterIncidentGauge(app.Services);
         return app;
     }

@@ -1,0 +1,271 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Microsoft.EntityFrameworkCore;
+using Triage.Api.Configuration;
+using Triage.Api.Delivery;
+using Triage.Api.Incidents;
+using Triage.Api.Paging;
+using Triage.Api.Persistence;
+using Triage.Api.Routing;
+
+namespace Triage.Api.OnCall;
+
+/// <summary>
+/// Runs escalation policies. <see cref="ReconcileAsync"/> (pipeline step 400) starts an escalation for a routed
+/// incident, stops it on acknowledge or resolve, and makes sure an active one has its timer; <see cref="FireAsync"/>
+/// (the Quartz job) pages the current level's targets and sets the timer for the next level. Pages go out through the
+/// outbox in the same transaction as the step, so a crash after the step still delivers them.
+/// </summary>
+internal sealed partial class EscalationEngine(
+    IServiceScopeFactory scopes,
+    TriageConfig config,
+    OnCallService onCall,
+    EscalationTimers timers,
+    Outbox outbox,
+    TimeProvider time,
+    ILogger<EscalationEngine> logger)
+{
+    private readonly Dictionary<string, EscalationPolicyOptions> _policies = config.EscalationPolicies.ToDictionary(p => p.Name, StringComparer.Ordinal);
+
+    /// <summary>Observed each time a firing paged someone; the benchmark reads how late it was.</summary>
+    public event Action<long, DateTimeOffset, DateTimeOffset>? Paged;
+
+    public async Task ReconcileAsync(long incidentId, CancellationToken cancellationToken)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<TriageDbContext>();
+        var incident = await db.Incidents.AsNoTracking().FirstOrDefaultAsync(i => i.Id == incidentId, cancellationToken);
+        if (incident is null)
+        {
+            return;
+        }
+
+        var escalation = await db.Set<Escalation>().FirstOrDefaultAsync(e => e.IncidentId == incidentId, cancellationToken);
+        var now = time.GetUtcNow();
+        if (incident.Status != IncidentStatus.Triggered)
+        {
+            await StopAsync(db, incident, escalation, now, cancellationToken);
+            return;
+        }
+
+        if (escalation is null)
+        {
+            var route = await db.Set<IncidentRoute>().AsNoTracking().FirstOrDefaultAsync(r => r.IncidentId == incidentId, cancellationToken);
+            if (route?.EscalationPolicy is not { } policy || !_policies.ContainsKey(policy))
+            {
+                return;
+            }
+
+            var start = now;
+            var team = config.Teams.FirstOrDefault(t => t.Name == route.PrimaryTeam);
+            if (route.Urgency == "low" && team?.WorkingHours is { } hours)
+            {
+                start = hours.Compile().NextOpening(now);
+            }
+
+            escalation = new Escalation
+            {
+                IncidentId = incidentId,
+                Policy = policy,
+                Team = route.PrimaryTeam,
+                Urgency = route.Urgency,
+                State = EscalationState.Active,
+                StartedAt = now,
+                NextFireAt = start,
+            };
+            db.Add(escalation);
+            IncidentTimeline.Append(db, incidentId, now, Actor.System("scheduler"), "escalation_started",
+                start == now
+                    ? $"Escalation policy '{policy}' started for team {route.PrimaryTeam} ({route.Urgency} urgency): paging now"
+                    : $"Escalation policy '{policy}' for team {route.PrimaryTeam} waits for working hours (low urgency): first page at {start:u}");
+            await db.SaveChangesAsync(cancellationToken);
+            await timers.ScheduleAsync(incidentId, escalation.Step, escalation.NextFireAt, cancellationToken);
+            return;
+        }
+
+        // An active escalation whose timer got lost (crash between commit and scheduling) gets it back.
+        if (escalation.State == EscalationState.Active && !await timers.ExistsAsync(incidentId, cancellationToken))
+        {
+            await timers.ScheduleAsync(incidentId, escalation.Step, escalation.NextFireAt, cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// Pages step <paramref name="step"/> of the incident's escalation and sets the next timer. A firing for another
+    /// step than the stored one (stale or repeated) does nothing.
+    /// </summary>
+    public async Task FireAsync(long incidentId, int step, DateTimeOffset scheduledFor, CancellationToken cancellationToken)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<TriageDbContext>();
+        var escalation = await db.Set<Escalation>().FirstOrDefaultAsync(e => e.IncidentId == incidentId, cancellationToken);
+        if (escalation is null || escalation.State != EscalationState.Active || escalation.Step != step)
+        {
+            return;
+        }
+
+        var incident = await db.Incidents.AsNoTracking().FirstAsync(i => i.Id == incidentId, cancellationToken);
+        var now = time.GetUtcNow();
+        if (incident.Status != IncidentStatus.Triggered)
+        {
+            await StopAsync(db, incident, escalation, now, cancellationToken);
+            return;
+        }
+
+        var policy = _policies[escalation.Policy];
+        var level = policy.Levels[escalation.Level];
+        var paged = new List<string>();
+        foreach (var target in level.Targets)
+        {
+            paged.Add(await DescribeTargetAsync(db, target, now, cancellationToken));
+        }
+
+        await EnqueuePagesAsync(db, incident, escalation, paged, cancellationToken);
+        var what = $"level {escalation.Level + 1}/{policy.Levels.Count}"
+            + (escalation.Loop > 0 ? $" (repeat {escalation.Loop})" : "") + $": {string.Join(", ", paged)}";
+        escalation.LastPaged = what;
+        escalation.Step++;
+        if (escalation.Level + 1 < policy.Levels.Count)
+        {
+            escalation.Level++;
+        }
+        else if (escalation.Loop < policy.Repeat)
+        {
+            escalation.Level = 0;
+            escalation.Loop++;
+        }
+        else
+        {
+            escalation.State = EscalationState.Exhausted;
+        }
+
+        escalation.NextFireAt = now + level.Timeout;
+        IncidentTimeline.Append(db, incidentId, now, Actor.System("scheduler"), "paged", $"Paged {what}"
+            + (escalation.State == EscalationState.Exhausted ? "; last level, escalation ends unless acknowledged"
+                : $"; next level at {escalation.NextFireAt:u} unless acknowledged"));
+        await db.SaveChangesAsync(cancellationToken);
+        outbox.Wake();
+        Paged?.Invoke(incidentId, scheduledFor, now);
+        LogPaged(logger, incidentId, what, now - scheduledFor);
+        if (escalation.State == EscalationState.Active)
+        {
+            await timers.ScheduleAsync(incidentId, escalation.Step, escalation.NextFireAt, cancellationToken);
+        }
+    }
+
+    /// <summary>Moves an active escalation on now (the <c>escalate</c> action): the current level is paged at once.</summary>
+    public async Task<bool> EscalateNowAsync(TriageDbContext db, long incidentId, CancellationToken cancellationToken)
+    {
+        var escalation = await db.Set<Escalation>().AsNoTracking().FirstOrDefaultAsync(e => e.IncidentId == incidentId, cancellationToken);
+        if (escalation is not { State: EscalationState.Active })
+        {
+            return false;
+        }
+
+        await timers.ScheduleAsync(incidentId, escalation.Step, time.GetUtcNow(), cancellationToken);
+        return true;
+    }
+
+    private async Task<string> DescribeTargetAsync(TriageDbContext db, EscalationTargetOptions target, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        if (target.Schedule is { } schedule)
+        {
+            var shift = await onCall.WhoIsOnCallAsync(db, schedule, now, cancellationToken);
+            return shift is null ? $"nobody on call in {schedule}" : $"{shift.Person} (on call in {schedule})";
+        }
+
+        return target.Person ?? $"team channel {target.TeamChannel}";
+    }
+
+    /// <summary>Pages through PagerDuty (one trigger per incident and team) and every webhook that wants pages.</summary>
+    private async Task EnqueuePagesAsync(TriageDbContext db, Incident incident, Escalation escalation, List<string> paged, CancellationToken cancellationToken)
+    {
+        if (config.Paging.Pagerduty?.RoutingKeyFor(escalation.Team) is not null)
+        {
+            var latest = await db.Alerts.AsNoTracking().Where(a => a.IncidentId == incident.Id)
+                .OrderByDescending(a => a.Time).Select(a => a.Payload).FirstOrDefaultAsync(cancellationToken);
+            var alert = latest is null ? null : RoutingObserver.Parse(latest);
+            var payload = PagerDutyEvents.Trigger(incident, alert, escalation.Team, escalation.Team, config.Paging.PublicUrl,
+                alert?.Runbook is { } runbook && Uri.IsWellFormedUriString(runbook, UriKind.Absolute) ? runbook : null);
+            await outbox.AddAsync(db, new OutboxRequest(incident.Id, PagerDutyEvents.Channel, "trigger", payload.ToJsonString(),
+                $"incident-{incident.Id}/pagerduty/{escalation.Team}/trigger"), cancellationToken);
+        }
+
+        foreach (var webhook in config.Paging.Webhooks.Where(w => w.Wants("page")))
+        {
+            var body = new JsonObject
+            {
+                ["event"] = "page",
+                ["incident_id"] = incident.Id,
+                ["title"] = incident.Title,
+                ["priority"] = incident.Priority.ToString(),
+                ["team"] = escalation.Team,
+                ["policy"] = escalation.Policy,
+                ["level"] = escalation.Level + 1,
+                ["repeat"] = escalation.Loop,
+                ["urgency"] = escalation.Urgency,
+                ["targets"] = new JsonArray([.. paged.Select(p => (JsonNode)p)]),
+            };
+            await outbox.AddAsync(db, new OutboxRequest(incident.Id, WebhookChannel.ChannelName, "page",
+                new JsonObject { ["webhook"] = webhook.Name, ["body"] = body }.ToJsonString(),
+                $"incident-{incident.Id}/webhook/{webhook.Name}/page/{escalation.Step.ToString(CultureInfo.InvariantCulture)}"), cancellationToken);
+        }
+    }
+
+    private async Task StopAsync(TriageDbContext db, Incident incident, Escalation? escalation, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var action = incident.Status == IncidentStatus.Resolved ? "resolve" : "acknowledge";
+        if (escalation is { State: EscalationState.Active })
+        {
+            escalation.State = EscalationState.Stopped;
+            escalation.StoppedAt = now;
+            escalation.StopReason = incident.Status == IncidentStatus.Resolved
+                ? $"resolved by {incident.ResolvedBy}" : $"acknowledged by {incident.AcknowledgedBy}";
+            IncidentTimeline.Append(db, incident.Id, now, Actor.System("scheduler"), "escalation_stopped",
+                $"Escalation '{escalation.Policy}' stopped: {escalation.StopReason}");
+        }
+
+        // Tell PagerDuty and webhooks once per state, for every team that was triggered there.
+        var triggered = await db.Set<OutboxMessage>().AsNoTracking()
+            .Where(m => m.IncidentId == incident.Id && m.Channel == PagerDutyEvents.Channel && m.Kind == "trigger")
+            .Select(m => m.IdempotencyKey).ToListAsync(cancellationToken);
+        var actions = incident.Status == IncidentStatus.Resolved ? new[] { "acknowledge", "resolve" } : ["acknowledge"];
+        foreach (var key in triggered)
+        {
+            var team = key.Split('/')[2];
+            foreach (var a in actions.Where(a => a == action))
+            {
+                await outbox.AddAsync(db, new OutboxRequest(incident.Id, PagerDutyEvents.Channel, a,
+                    PagerDutyEvents.StatusChange(incident.Id, team, a).ToJsonString(), $"incident-{incident.Id}/pagerduty/{team}/{a}"), cancellationToken);
+            }
+        }
+
+        if (escalation is not null)
+        {
+            foreach (var webhook in config.Paging.Webhooks.Where(w => w.Wants(action)))
+            {
+                var body = new JsonObject { ["event"] = action, ["incident_id"] = incident.Id, ["by"] = incident.Status == IncidentStatus.Resolved ? incident.ResolvedBy : incident.AcknowledgedBy };
+                await outbox.AddAsync(db, new OutboxRequest(incident.Id, WebhookChannel.ChannelName, action,
+                    new JsonObject { ["webhook"] = webhook.Name, ["body"] = body }.ToJsonString(), $"incident-{incident.Id}/webhook/{webhook.Name}/{action}"), cancellationToken);
+            }
+        }
+
+        await db.SaveChangesAsync(cancellationToken);
+        outbox.Wake();
+        if (escalation is not null)
+        {
+            await timers.CancelAsync(incident.Id, cancellationToken);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Incident {IncidentId}: paged {What} ({Late} after due)")]
+    private static partial void LogPaged(ILogger logger, long incidentId, string what, TimeSpan late);
+}
+
+/// <summary>Pipeline step 400: escalation and paging.</summary>
+internal sealed class EscalationObserver(EscalationEngine engine) : IIncidentObserver
+{
+    public int Order => 400;
+
+    public Task ProcessAsync(long incidentId, CancellationToken cancellationToken) => engine.ReconcileAsync(incidentId, cancellationToken);
+}

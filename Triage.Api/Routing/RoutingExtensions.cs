@@ -1,0 +1,244 @@
+using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
+using Quartz;
+using Triage.Api.Auth;
+using Triage.Api.Configuration;
+using Triage.Api.Delivery;
+using Triage.Api.Incidents;
+using Triage.Api.OnCall;
+using Triage.Api.Paging;
+using Triage.Api.Persistence;
+using Triage.Contracts;
+
+namespace Triage.Api.Routing;
+
+/// <summary>DI and endpoints of routing, on-call, escalation and paging.</summary>
+internal static class RoutingExtensions
+{
+    public static IServiceCollection AddRoutingAndOnCall(this IServiceCollection services, TriageConfig config)
+    {
+        services.AddDelivery(config);
+        services.AddSingleton<RoutingMatrix>();
+        services.AddSingleton<OnCallService>();
+        services.AddSingleton<EscalationTimers>();
+        services.AddSingleton<EscalationEngine>();
+        services.AddSingleton<IIncidentObserver, RoutingObserver>();
+        services.AddSingleton<IIncidentObserver, EscalationObserver>();
+        services.AddSingleton<IIncidentAction, EscalateAction>();
+        services.AddSingleton(config.Paging);
+        if (config.Paging.Pagerduty is { } pagerDuty)
+        {
+            services.AddSingleton(pagerDuty);
+            services.AddHttpClient<PagerDutyChannel>(c => c.Timeout = pagerDuty.Timeout);
+            services.AddSingleton<IDeliveryChannel>(sp => sp.GetRequiredService<PagerDutyChannel>());
+        }
+
+        if (config.Paging.Webhooks.Count > 0)
+        {
+            services.AddHttpClient<WebhookChannel>();
+            services.AddSingleton<IDeliveryChannel>(sp => sp.GetRequiredService<WebhookChannel>());
+        }
+
+        services.AddEscalationScheduler(config.Database);
+        return services;
+    }
+
+    /// <summary>
+    /// Quartz with its persistent store in the triage database: SQLite (Microsoft.Data.Sqlite) for the embedded default,
+    /// the PostgreSQL ADO store in clustered mode for several replicas. The tables come from the EF migrations.
+    /// </summary>
+    public static IServiceCollection AddEscalationScheduler(this IServiceCollection services, DatabaseOptions database)
+    {
+        services.AddQuartz(q =>
+        {
+            q.UsePersistentStore(store =>
+            {
+                store.UseSystemTextJsonSerializer();
+                if (database.Provider == "postgres")
+                {
+                    store.UsePostgres(database.ConnectionString!);
+                    store.UseClustering();
+                }
+                else
+                {
+                    store.UseSqlite(database.ConnectionString ?? DatabaseExtensions.DefaultSqliteConnectionString);
+                }
+            });
+        });
+        services.AddQuartzHostedService(o => o.WaitForJobsToComplete = true);
+        return services;
+    }
+
+    public static IEndpointRouteBuilder MapRoutingAndOnCall(this IEndpointRouteBuilder app)
+    {
+        app.MapPost("/api/v1/routing/explain", Explain).RequireScope(ApiScopes.Read).WithTags("Routing")
+            .WithSummary("Dry run: the route an alert would take, the row that matches and why");
+        app.MapGet("/api/v1/incidents/{id:long}/route", GetRouteAsync).RequireScope(ApiScopes.Read).WithTags("Routing")
+            .WithSummary("The route recorded for an incident and its escalation state");
+        app.MapGet("/api/v1/oncall", WhoIsOnCallAsync).RequireScope(ApiScopes.Read).WithTags("On call")
+            .WithSummary("Who is on call for a team (or schedule) at a time (default now)");
+        app.MapPost("/api/v1/oncall/overrides", CreateOverrideAsync).RequireScope(ApiScopes.Act).WithTags("On call")
+            .WithSummary("Put a person on call in a schedule for a time range");
+        app.MapGet("/api/v1/oncall/overrides", ListOverridesAsync).RequireScope(ApiScopes.Read).WithTags("On call");
+        app.MapDelete("/api/v1/oncall/overrides/{id:long}", DeleteOverrideAsync).RequireScope(ApiScopes.Act).WithTags("On call");
+        return app;
+    }
+
+    internal static RouteDecision Decide(NativeAlert alert, RoutingMatrix matrix, TimeProvider time, string? owningTeam = null)
+    {
+        var priority = AlertPriorities.TryParse(alert.Priority, out var parsed) ? parsed : AlertPriority.Warning;
+        return matrix.Decide(new RouteInput(alert.Rule ?? "", alert.Tags ?? [], priority, alert.K8s?.Namespace, owningTeam,
+            alert.K8s?.Labels ?? new Dictionary<string, string>(), null, null, alert.Time ?? time.GetUtcNow()));
+    }
+
+    private static IResult Explain(NativeAlert alert, string? owningTeam, RoutingMatrix matrix, TimeProvider time) =>
+        Results.Ok(Decide(alert, matrix, time, owningTeam));
+
+    private static async Task<IResult> GetRouteAsync(long id, TriageDbContext db, CancellationToken cancellationToken)
+    {
+        var route = await db.Set<IncidentRoute>().AsNoTracking().FirstOrDefaultAsync(r => r.IncidentId == id, cancellationToken);
+        var escalation = await db.Set<Escalation>().AsNoTracking().FirstOrDefaultAsync(e => e.IncidentId == id, cancellationToken);
+        return route is null ? Results.NotFound() : Results.Ok(new
+        {
+            route.Row,
+            route.RowIndex,
+            route.Route,
+            route.PrimaryTeam,
+            route.InformedTeam,
+            route.Urgency,
+            route.EscalationPolicy,
+            Why = route.Why.Split('\n'),
+            route.DecidedAt,
+            Escalation = escalation,
+        });
+    }
+
+    private static async Task<IResult> WhoIsOnCallAsync(string? team, string? schedule, DateTimeOffset? at, TriageConfig config,
+        OnCallService onCall, TriageDbContext db, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var name = schedule ?? config.Teams.FirstOrDefault(t => t.Name == team)?.Schedule;
+        if (name is null || !onCall.HasSchedule(name))
+        {
+            return Results.Problem(statusCode: StatusCodes.Status404NotFound,
+                detail: team is null && schedule is null ? "pass team= or schedule=" : $"no schedule for {(schedule is null ? $"team '{team}'" : $"'{schedule}'")}");
+        }
+
+        var when = at ?? time.GetUtcNow();
+        var shift = await onCall.WhoIsOnCallAsync(db, name, when, cancellationToken);
+        return Results.Ok(new { Team = team, Schedule = name, At = when, OnCall = shift });
+    }
+
+    internal sealed record OverrideRequest(string Schedule, string Person, DateTimeOffset Start, DateTimeOffset End, string? Actor, string? Reason);
+
+    private static async Task<IResult> CreateOverrideAsync(OverrideRequest request, TriageConfig config, OnCallService onCall,
+        TriageDbContext db, TimeProvider time, CancellationToken cancellationToken)
+    {
+        if (!onCall.HasSchedule(request.Schedule))
+        {
+            return Results.Problem(statusCode: StatusCodes.Status404NotFound, detail: $"unknown schedule '{request.Schedule}'");
+        }
+
+        if (!config.People.Any(p => p.Name == request.Person))
+        {
+            return Results.Problem(statusCode: StatusCodes.Status400BadRequest, detail: $"unknown person '{request.Person}'");
+        }
+
+        if (request.End <= request.Start)
+        {
+            return Results.Problem(statusCode: StatusCodes.Status400BadRequest, detail: "end must be after start");
+        }
+
+        var entry = new OnCallOverride
+        {
+            Schedule = request.Schedule,
+            Person = request.Person,
+            Start = request.Start.ToUniversalTime(),
+            End = request.End.ToUniversalTime(),
+            CreatedBy = request.Actor ?? "api",
+            CreatedAt = time.GetUtcNow(),
+            Reason = request.Reason,
+        };
+        db.Add(entry);
+        await db.SaveChangesAsync(cancellationToken);
+        return Results.Created($"/api/v1/oncall/overrides/{entry.Id}", entry);
+    }
+
+    private static async Task<IResult> ListOverridesAsync(string? schedule, TriageDbContext db, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var query = db.Set<OnCallOverride>().AsNoTracking().Where(o => o.End > now);
+        if (schedule is not null)
+        {
+            query = query.Where(o => o.Schedule == schedule);
+        }
+
+        return Results.Ok(await query.OrderBy(o => o.Start).ToListAsync(cancellationToken));
+    }
+
+    private static async Task<IResult> DeleteOverrideAsync(long id, TriageDbContext db, CancellationToken cancellationToken)
+    {
+        var deleted = await db.Set<OnCallOverride>().Where(o => o.Id == id).ExecuteDeleteAsync(cancellationToken);
+        return deleted == 0 ? Results.NotFound() : Results.NoContent();
+    }
+}
+
+/// <summary>
+/// <c>escalate</c>: with no arguments or <c>{"to":"next"}</c> pages the next level now; <c>{"to":"soc"}</c> or
+/// <c>{"to":"platform"}</c> hands the incident to that side: the route's primary changes and escalation starts over
+/// with that team's policy.
+/// </summary>
+internal sealed class EscalateAction(EscalationEngine engine, TriageConfig config) : IIncidentAction
+{
+    public string Name => "escalate";
+
+    public string RequiredRole => "responder";
+
+    public async Task<IncidentActionOutcome> ExecuteAsync(IncidentActionContext context, CancellationToken cancellationToken)
+    {
+        var to = context.Arguments is { ValueKind: JsonValueKind.Object } args && args.TryGetProperty("to", out var value)
+            ? value.GetString() ?? "next" : "next";
+        var incident = context.Incident;
+        if (incident.Status == IncidentStatus.Resolved)
+        {
+            throw new ActionRefusedException($"Incident {incident.Id} is resolved");
+        }
+
+        if (to == "next")
+        {
+            if (!await engine.EscalateNowAsync(context.Db, incident.Id, cancellationToken))
+            {
+                throw new ActionRefusedException($"Incident {incident.Id} has no active escalation");
+            }
+
+            IncidentTimeline.Append(context.Db, incident.Id, context.Now, context.Actor, "escalated", $"{context.Actor.Name} escalated to the next level");
+            return new IncidentActionOutcome(false, $"Incident {incident.Id}: next escalation level paged now");
+        }
+
+        if (to is not ("soc" or "platform"))
+        {
+            throw new ActionRefusedException("'to' must be next, soc or platform", StatusCodes.Status400BadRequest);
+        }
+
+        var route = await context.Db.Set<IncidentRoute>().FirstOrDefaultAsync(r => r.IncidentId == incident.Id, cancellationToken)
+            ?? throw new ActionRefusedException($"Incident {incident.Id} is not routed yet");
+        var team = to == "soc"
+            ? config.Routing.SocTeam ?? config.Teams.First(t => t.Kind == "soc").Name
+            : incident.OwnerTeam ?? config.Routing.FallbackPlatformTeam
+              ?? throw new ActionRefusedException("No owning or fallback platform team is known");
+        if (route.PrimaryTeam == team)
+        {
+            return new IncidentActionOutcome(false, $"Incident {incident.Id} is already with {team}");
+        }
+
+        route.InformedTeam = route.PrimaryTeam;
+        route.PrimaryTeam = team;
+        route.EscalationPolicy = config.Teams.FirstOrDefault(t => t.Name == team)?.EscalationPolicy ?? route.EscalationPolicy;
+        route.Why += $"\nescalated to {to} by {context.Actor.Name}";
+        await context.Db.Set<Escalation>().Where(e => e.IncidentId == incident.Id).ExecuteDeleteAsync(cancellationToken);
+        IncidentTimeline.Append(context.Db, incident.Id, context.Now, context.Actor, "escalated",
+            $"{context.Actor.Name} escalated to {to}: primary is now {team}, policy {route.EscalationPolicy}");
+
+        // Changed: the pipeline runs step 400 again, which starts the new team's escalation.
+        return new IncidentActionOutcome(true, $"Incident {incident.Id} escalated to {team}");
+    }
+}

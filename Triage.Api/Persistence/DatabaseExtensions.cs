@@ -64,7 +64,7 @@ internal static class DatabaseExtensions
     internal static void ConfigureSqlite(DbContextOptionsBuilder db, string connectionString)
     {
         EnsureSqliteDirectory(connectionString);
-        db.UseSqlite(connectionString);
+        db.UseSqlite(connectionString).AddInterceptors(SqliteConnectionSettings.Instance);
     }
 
     internal static void ConfigurePostgres(DbContextOptionsBuilder db, string connectionString) =>
@@ -103,8 +103,9 @@ internal sealed partial class DatabaseStartup(IServiceProvider services, ILogger
                 await db.Database.MigrateAsync(cancellationToken);
             }
 
-            // WAL lets readers (the incident API) run while the ingest writer commits.
-            await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", cancellationToken);
+            // WAL lets readers (the incident API) run while the ingest writer commits. It is stored in the file; the
+            // per-connection settings (synchronous, busy_timeout) come from SqliteConnectionSettings.
+            await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", cancellationToken);
             return;
         }
 

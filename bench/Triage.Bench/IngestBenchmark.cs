@@ -75,11 +75,17 @@ internal static class IngestBenchmark
         return cells.All(c => c.Outcome.Errors == 0 && (c.Stored is null || c.Stored == c.Outcome.DistinctSent)) ? 0 : 1;
     }
 
-    /// <param name="CpuSeconds">CPU time (user + system) of the server process over the whole load, warm-up included.</param>
+    /// <param name="CpuSeconds">CPU time (user + system) of the server process in the measured window (after warm-up).</param>
     private sealed record Cell(string Target, int Batch, LoadOutcome Outcome, double CpuSeconds, long? Stored, long? Incidents, long? FingerprintsSeen)
     {
         /// <summary>Server CPU milliseconds per acknowledged alert: the cost that the shared machine's noise does not change much.</summary>
-        public double CpuMsPerAlert => CpuSeconds * 1000 / Math.Max(1, Outcome.TotalAcknowledged);
+        public double CpuMsPerAlert => CpuSeconds * 1000 / Math.Max(1, Outcome.Alerts);
+    }
+
+    private static async Task<double> CpuAfterAsync(Process process, int seconds)
+    {
+        await Task.Delay(TimeSpan.FromSeconds(seconds));
+        return CpuSeconds(process);
     }
 
     /// <summary>utime + stime of a process from /proc/&lt;pid&gt;/stat, in seconds (USER_HZ is 100 on Linux).</summary>
@@ -123,11 +129,11 @@ internal static class IngestBenchmark
             {
                 await WaitReadyAsync(new Uri($"http://127.0.0.1:{port}/readyz"), service, Path.Combine(dir, "service.log"));
                 Console.Error.WriteLine($"{target}: pid {service.Id} ready in {Stopwatch.GetElapsedTime(started).TotalSeconds:F1} s; {batch} alert(s)/request, {connections} connections, {warmup}+{seconds} s");
-                cpu = CpuSeconds(service);
+                var cpuAtMeasure = CpuAfterAsync(service, warmup);
                 outcome = await LoadGenerator.RunAsync(new Uri($"http://127.0.0.1:{port}/api/v1/ingest/falco"),
                     new AuthenticationHeaderValue("Bearer", FalcoToken), IngestWorkload.FalcoBody, batch, connections,
                     TimeSpan.FromSeconds(warmup), TimeSpan.FromSeconds(seconds), seed);
-                cpu = CpuSeconds(service) - cpu;
+                cpu = CpuSeconds(service) - await cpuAtMeasure;
             }
             finally
             {
@@ -168,10 +174,10 @@ internal static class IngestBenchmark
         {
             await WaitReadyAsync(new Uri($"http://127.0.0.1:{port}/-/ready"), service, Path.Combine(dir, "alertmanager.log"));
             Console.Error.WriteLine($"alertmanager: pid {service.Id} ready; {batch} alert(s)/request, {connections} connections, {warmup}+{seconds} s");
-            var cpu = CpuSeconds(service);
+            var cpuAtMeasure = CpuAfterAsync(service, warmup);
             var outcome = await LoadGenerator.RunAsync(new Uri($"http://127.0.0.1:{port}/api/v2/alerts"), null,
                 IngestWorkload.AlertmanagerBody, batch, connections, TimeSpan.FromSeconds(warmup), TimeSpan.FromSeconds(seconds), seed);
-            cpu = CpuSeconds(service) - cpu;
+            var cpu = CpuSeconds(service) - await cpuAtMeasure;
             Console.Error.WriteLine($"alertmanager: {Summary(outcome)}");
             return new Cell("Alertmanager 0.25 (memory)", batch, outcome, cpu, null, null, null);
         }

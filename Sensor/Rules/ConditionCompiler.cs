@@ -6,7 +6,11 @@ namespace Sensor.Rules;
 
 /// <summary>A compiled condition: the predicate and the event types it can match (<see cref="Exact"/> when the set
 /// is exactly right rather than an over-approximation, which decides whether <c>not</c> may complement it).</summary>
-internal readonly record struct CompiledCondition(Func<EventView, bool> Eval, EventTypeSet Types, bool Exact);
+internal readonly record struct CompiledCondition(Func<EventView, bool> Eval, EventTypeSet Types, bool Exact)
+{
+    /// <summary>Set when the condition is known at compile time (see <see cref="ConditionCompiler.KnownType"/>).</summary>
+    public bool? Constant { get; init; }
+}
 
 /// <summary>Something wrong with a condition; <see cref="UnknownField"/> is set when the cause is a field the sensor
 /// does not provide (skipped or refused by setting), otherwise the condition is invalid.</summary>
@@ -33,6 +37,15 @@ internal sealed class ConditionCompiler
         _lists = lists;
     }
 
+    /// <summary>
+    /// When set, the condition is compiled for events of this type only: <c>evt.type</c> comparisons fold to
+    /// constants and and/or chains drop them, so a rule indexed under a type does not test the type again.
+    /// </summary>
+    public string? KnownType { get; set; }
+
+    private static CompiledCondition Const(bool value, EventTypeSet types) =>
+        new(value ? static _ => true : static _ => false, types, false) { Constant = value };
+
     public CompiledCondition Compile(ConditionNode node, SourceText source, List<CompileIssue> issues) =>
         node switch
         {
@@ -46,6 +59,11 @@ internal sealed class ConditionCompiler
     private CompiledCondition CompileNot(NotNode node, SourceText source, List<CompileIssue> issues)
     {
         var inner = Compile(node.Operand, source, issues);
+        if (inner.Constant is { } constant)
+        {
+            return Const(!constant, inner.Exact ? inner.Types.Negate() : EventTypeSet.All);
+        }
+
         var eval = inner.Eval;
         return new(v => !eval(v), inner.Exact ? inner.Types.Negate() : EventTypeSet.All, inner.Exact);
     }
@@ -55,13 +73,26 @@ internal sealed class ConditionCompiler
         var isAnd = node is AndNode;
         var operands = new List<ConditionNode>();
         Flatten(node, isAnd, operands);
-        var parts = new Func<EventView, bool>[operands.Count];
+        var kept = new List<Func<EventView, bool>>(operands.Count);
         EventTypeSet? types = null;
         var exact = true;
+        bool? decided = null;
         for (var i = 0; i < operands.Count; i++)
         {
             var compiled = Compile(operands[i], source, issues);
-            parts[i] = compiled.Eval;
+            if (compiled.Constant is { } constant)
+            {
+                // true in an and-chain (false in an or-chain) changes nothing; the other value decides the chain.
+                if (constant != isAnd)
+                {
+                    decided ??= constant;
+                }
+            }
+            else
+            {
+                kept.Add(compiled.Eval);
+            }
+
             exact &= compiled.Exact;
             types = types is null ? compiled.Types : isAnd ? types.Intersect(compiled.Types) : types.Union(compiled.Types);
             if (isAnd && !compiled.Exact)
@@ -70,6 +101,22 @@ internal sealed class ConditionCompiler
                 // over-approximation of what the conjunction matches.
                 exact = false;
             }
+        }
+
+        if (decided is { } result)
+        {
+            return Const(result, types!);
+        }
+
+        if (kept.Count == 0)
+        {
+            return Const(isAnd, types!);
+        }
+
+        var parts = kept.ToArray();
+        if (parts.Length == 1)
+        {
+            return new(parts[0], types!, exact);
         }
 
         if (parts.Length == 2)
@@ -126,7 +173,8 @@ internal sealed class ConditionCompiler
 
     private CompiledCondition CompileMacro(MacroRefNode node, SourceText source, List<CompileIssue> issues)
     {
-        if (_macroCache.TryGetValue(node.Name, out var cached))
+        var cacheKey = KnownType is null ? node.Name : $"{KnownType}\0{node.Name}";
+        if (_macroCache.TryGetValue(cacheKey, out var cached))
         {
             issues.AddRange(cached.Issues);
             return cached.Compiled;
@@ -147,7 +195,7 @@ internal sealed class ConditionCompiler
         var macroIssues = new List<CompileIssue>();
         var compiled = Compile(macro.Ast, macro.Condition, macroIssues);
         _expanding.Remove(node.Name);
-        _macroCache[node.Name] = (compiled, macroIssues);
+        _macroCache[cacheKey] = (compiled, macroIssues);
         issues.AddRange(macroIssues);
         return compiled;
     }
@@ -180,6 +228,12 @@ internal sealed class ConditionCompiler
         {
             issues.Add(new($"{error} (field '{bound.Name}')", source.Locate(node.Offset), null));
             return new(Never, EventTypeSet.All, false);
+        }
+
+        if (KnownType is not null && bound.Name == "evt.type")
+        {
+            var known = node.Op == CompareOp.Exists || StringPredicate(node.Op, values, FieldFlavor.Plain, ref error)!(KnownType);
+            return Const(known, EventTypeSet.All);
         }
 
         var types = (bound.Name, node.Op) switch

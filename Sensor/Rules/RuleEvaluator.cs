@@ -22,9 +22,9 @@ internal sealed class RuleEvaluator(RuleSet rules)
         _matches.Clear();
         _view.Reset(sensorEvent);
         var first = Rules.Options.Matching == RuleMatching.First;
-        foreach (var rule in Rules.RulesFor(sensorEvent.Type))
+        foreach (var (rule, condition) in Rules.PlanFor(sensorEvent.Type))
         {
-            if (rule.Condition(_view))
+            if (condition(_view))
             {
                 _matches.Add(rule);
                 if (first)

@@ -143,6 +143,9 @@ internal sealed class RuleLoader
     public RuleSet Build(RuleEngineOptions? options = null) =>
         RuleSetBuilder.Build(_rules, _macros, _lists, _warnings, _files, options ?? new RuleEngineOptions());
 
+    /// <summary>The same definitions for <see cref="ReferenceInterpreter"/>, which evaluates them without compiling.</summary>
+    public ReferenceInterpreter BuildReferenceInterpreter() => new(_rules.Where(r => r.Enabled).ToList(), _macros, _lists);
+
     private void LoadList(YamlMappingNode map, FileContext file)
     {
         var name = RequiredScalar(map, "list", file);

@@ -43,6 +43,10 @@ internal sealed class CompiledRule
     public required OutputTemplate Output { get; init; }
     public required Func<EventView, bool> Condition { get; init; }
     public required EventTypeSet EventTypes { get; init; }
+
+    /// <summary>Per indexed event type, the condition with evt.type tests folded away; null when it can never match.</summary>
+    public IReadOnlyDictionary<string, Func<EventView, bool>?> SpecializedConditions { get; init; } =
+        new Dictionary<string, Func<EventView, bool>?>();
     public required SourceLocation Location { get; init; }
 
     /// <summary>Load order; rules are evaluated in this order.</summary>
@@ -63,6 +67,8 @@ internal sealed class RuleSet
 {
     private readonly FrozenDictionary<string, CompiledRule[]> _byType;
     private readonly CompiledRule[] _otherTypes;
+    private readonly FrozenDictionary<string, (CompiledRule Rule, Func<EventView, bool> Condition)[]> _plans;
+    private readonly (CompiledRule Rule, Func<EventView, bool> Condition)[] _otherPlan;
 
     public RuleSet(
         IReadOnlyList<CompiledRule> rules,
@@ -88,7 +94,21 @@ internal sealed class RuleSet
             t => rules.Where(r => r.EventTypes.Contains(t)).OrderBy(r => r.Index).ToArray(),
             StringComparer.Ordinal);
         _otherTypes = rules.Where(r => r.EventTypes.Complement).OrderBy(r => r.Index).ToArray();
+        _plans = _byType.ToFrozenDictionary(
+            kv => kv.Key,
+            kv => kv.Value
+                .Select(r => (Rule: r, Condition: r.SpecializedConditions.TryGetValue(kv.Key, out var typed) ? typed : r.Condition))
+                .Where(p => p.Condition is not null)
+                .Select(p => (p.Rule, p.Condition!))
+                .ToArray(),
+            StringComparer.Ordinal);
+        _otherPlan = _otherTypes.Select(r => (r, r.Condition)).ToArray();
     }
+
+    /// <summary>What the evaluator runs for an event of <paramref name="type"/>: rules in load order, each with its
+    /// condition specialised for the type.</summary>
+    internal (CompiledRule Rule, Func<EventView, bool> Condition)[] PlanFor(string type) =>
+        _plans.TryGetValue(type, out var plan) ? plan : _otherPlan;
 
     public IReadOnlyList<CompiledRule> Rules { get; }
     public IReadOnlyList<SkippedRule> Skipped { get; }

@@ -78,8 +78,30 @@ internal static class RuleSetBuilder
                 eval = v => baseEval(v) && !exception(v);
             }
 
+            // One closure per indexed type with evt.type tests folded away; a rule whose condition folds to false for a
+            // type is simply not listed under it.
+            var specialized = new Dictionary<string, Func<EventView, bool>?>(StringComparer.Ordinal);
+            if (!condition.Types.Complement)
+            {
+                foreach (var type in condition.Types.Types)
+                {
+                    compiler.KnownType = type;
+                    var forType = compiler.Compile(ConditionParser.Parse(definition.Condition.Text), definition.Condition, []);
+                    compiler.KnownType = null;
+                    var typed = forType.Constant == false ? null : forType.Eval;
+                    if (typed is not null && exceptions is { } typedException)
+                    {
+                        var baseTyped = typed;
+                        typed = v => baseTyped(v) && !typedException(v);
+                    }
+
+                    specialized[type] = typed;
+                }
+            }
+
             rules.Add(new CompiledRule
             {
+                SpecializedConditions = specialized,
                 Name = definition.Name,
                 Description = definition.Description.Trim(),
                 Priority = definition.Priority,

@@ -32,7 +32,7 @@ public sealed class DefaultRulePackTests
     private static Dictionary<string, string> Args(params (string Key, string Value)[] args) =>
         args.ToDictionary(a => a.Key, a => a.Value);
 
-    private static readonly List<(string Rule, string Case, SensorEvent Event, bool Fires)> CaseList =
+    internal static readonly List<(string Rule, string Case, SensorEvent Event, bool Fires)> CaseList =
     [
         ("Cloud metadata service contacted from container", "curl to 169.254.169.254 in a pod",
             Connect(Proc("curl"), "169.254.169.254", 80, container: Container(), k8s: Pod()), true),

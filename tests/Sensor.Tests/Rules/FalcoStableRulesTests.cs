@@ -37,7 +37,7 @@ public sealed class FalcoStableRulesTests
         Assert.DoesNotContain("read", required.Types);
     }
 
-    private static readonly List<(string Rule, SensorEvent Event, bool Fires)> CaseList = new()
+    internal static readonly List<(string Rule, SensorEvent Event, bool Fires)> CaseList = new()
     {
         // Terminal shell in container: shell with a tty whose parent is the container runtime.
         ("Terminal shell in container", Exec(Proc("bash") with { Tty = 34816 }, Container(), [Proc("runc")]), true),

@@ -343,4 +343,19 @@ public sealed class RuleLoaderTests
             .Evaluate(Exec(Proc("bash")));
         Assert.Equal(["Shell"], first.Select(r => r.Name));
     }
+
+    [Fact]
+    public void TypeSpecialisedConditions_KeepEachBranchToItsType()
+    {
+        var rules = RuleText.Load(RuleText.Rule(
+            "(evt.type = execve and proc.name = curl) or (evt.type = openat and fd.name = /etc/shadow) or evt.type = ptrace"));
+        var evaluator = new RuleEvaluator(rules);
+
+        Assert.Single(evaluator.Evaluate(Exec(Proc("curl"))));
+        Assert.Empty(evaluator.Evaluate(Exec(Proc("wget"))));
+        Assert.Single(evaluator.Evaluate(Open(Proc("curl"), "/etc/shadow")));
+        Assert.Empty(evaluator.Evaluate(Open(Proc("curl"), "/etc/hosts")));
+        Assert.Single(evaluator.Evaluate(Event("ptrace", Proc("gdb"))));
+        Assert.Empty(evaluator.Evaluate(Event("connect", Proc("curl"))));
+    }
 }

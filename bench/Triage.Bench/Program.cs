@@ -4,6 +4,7 @@ using Triage.Bench;
 var benchmarks = new Dictionary<string, Func<string[], Task<int>>>(StringComparer.Ordinal)
 {
     ["ingest"] = IngestBenchmark.RunAsync,
+    ["enrichment"] = EnrichmentBenchmark.RunAsync,
 };
 
 if (args.Length == 0 || !benchmarks.TryGetValue(args[0], out var run))

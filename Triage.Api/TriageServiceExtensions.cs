@@ -1,5 +1,6 @@
 using Triage.Api.Auth;
 using Triage.Api.Configuration;
+using Triage.Api.Enrichment;
 using Triage.Api.Incidents;
 using Triage.Api.Ingest;
 using Triage.Api.Operations;
@@ -22,6 +23,7 @@ internal static class TriageServiceExtensions
         services.AddSingleton(new IncidentPipelineOptions());
         services.AddSingleton<IncidentPipeline>();
         services.AddHostedService(sp => sp.GetRequiredService<IncidentPipeline>());
+        services.AddEnrichment(config);
         services.AddSingleton<AlertWriter>();
         services.AddHostedService(sp => sp.GetRequiredService<AlertWriter>());
 
@@ -55,6 +57,7 @@ internal static class TriageServiceExtensions
         app.MapIngestEndpoints();
         app.MapIncidentEndpoints();
         app.MapRoutingAndOnCall();
+        app.MapEnrichment();
         OperationsEndpoints.RegisterIncidentGauge(app.Services);
         return app;
     }

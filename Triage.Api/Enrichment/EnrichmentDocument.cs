@@ -1,9 +1,6 @@
-using System.Text.Json.Serialization;
-
 namespace Triage.Api.Enrichment;
 
 /// <summary>How complete an incident's enrichment is.</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<EnrichmentStatus>))]
 internal enum EnrichmentStatus
 {
     /// <summary>Everything the cluster knows was read.</summary>

@@ -231,7 +231,7 @@ internal sealed class RunbookOptions
 
     /// <summary>
     /// Base of the link put on incidents, e.g. <c>https://git.example.com/triage/blob/main/runbooks/</c>; the file name
-    /// is appended. Default: the service's own <c>/api/v1/runbooks/{name}</c>.
+    /// is appended. Default: the service's own <c>/runbooks/{name}</c> (relative).
     /// </summary>
     public string? BaseUrl { get; set; }
 

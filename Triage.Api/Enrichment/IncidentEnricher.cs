@@ -44,12 +44,6 @@ internal sealed class IncidentEnricher(
     string kubernetesSource,
     TimeProvider time)
 {
-    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        DictionaryKeyPolicy = null,
-    };
-
     public async Task<EnrichmentDocument> EnrichAsync(EnrichmentSubject subject, CancellationToken cancellationToken)
     {
         var runbook = Runbook(subject);
@@ -150,7 +144,7 @@ internal sealed class IncidentEnricher(
 
         var link = options.Runbooks.BaseUrl is { } baseUrl
             ? new Uri(new Uri(baseUrl.EndsWith('/') ? baseUrl : baseUrl + "/"), match.Runbook.Name + ".md").ToString()
-            : $"/api/v1/runbooks/{match.Runbook.Name}";
+            : $"/runbooks/{match.Runbook.Name}";
         return new RunbookView(match.Runbook.Name, match.Runbook.Title, link, match.Runbook.FirstSteps,
             JsonNamingPolicy.SnakeCaseLower.ConvertName(match.How.ToString()), match.Runbook.OwnerHints);
     }

@@ -63,6 +63,9 @@ internal sealed record IncidentDetail : IncidentSummary
 
     public IReadOnlyList<TimelineItem> Timeline { get; init; } = [];
 
+    /// <summary>Owner (and which source decided), workload, deployment history and runbook; null until enriched.</summary>
+    public Enrichment.EnrichmentDocument? Enrichment { get; init; }
+
     public IncidentDetail(Incident incident, IEnumerable<StoredAlert> alerts, IEnumerable<TimelineEntry> timeline)
         : base(incident)
     {

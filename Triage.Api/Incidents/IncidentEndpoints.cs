@@ -110,7 +110,10 @@ internal static class IncidentEndpoints
             .OrderByDescending(a => a.Time).Take(MaxAlertsInDetail).ToListAsync(cancellationToken);
         var timeline = await db.Timeline.AsNoTracking().Where(t => t.IncidentId == id)
             .OrderBy(t => t.Id).ToListAsync(cancellationToken);
-        return new IncidentDetail(incident, alerts, timeline);
+        return new IncidentDetail(incident, alerts, timeline)
+        {
+            Enrichment = await Enrichment.EnrichmentStore.GetAsync(db, id, cancellationToken),
+        };
     }
 
     private static async Task<ActionResponse> ActAsync(

@@ -80,7 +80,7 @@ public sealed class IncidentEnricherTests : IAsyncLifetime
         ], deployments.Facts.Select(f => (f.Kind, f.Text)));
         Assert.Equal(("Deployment", "cart", "kubernetes"), (result.Workload!.Kind, result.Workload.Name, result.Workload.Source));
         Assert.Equal("metadata-credential-access", result.Runbook!.Name);
-        Assert.Equal("/api/v1/runbooks/metadata-credential-access", result.Runbook.Link);
+        Assert.Equal("/runbooks/metadata-credential-access", result.Runbook.Link);
         Assert.NotEmpty(result.Runbook.FirstSteps);
     }
 

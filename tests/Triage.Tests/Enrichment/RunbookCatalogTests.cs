@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using Triage.Api.Enrichment.Runbooks;
 
 namespace Triage.Tests.Enrichment;
@@ -80,5 +81,35 @@ public sealed class RunbookCatalogTests
 
         Assert.StartsWith("x.md: 'credential_access' is not a MITRE", badTechnique.Message, StringComparison.Ordinal);
         Assert.StartsWith("y.md: no numbered list", noSteps.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void SensorDefaultRules_EachRuleMatchesTheRunbookItNames()
+    {
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (root is not null && !File.Exists(Path.Combine(root.FullName, "Triage.sln")))
+        {
+            root = root.Parent;
+        }
+
+        var rulesFile = Path.Combine(root!.FullName, "Sensor", "rules", "default-rules.yaml");
+        if (!File.Exists(rulesFile))
+        {
+            Assert.Skip($"{rulesFile} is not in this checkout");
+        }
+
+        // Each rule block: "- rule: NAME" ... "  runbook: NAME".
+        var pairs = Regex.Matches(File.ReadAllText(rulesFile), @"^- rule: (?<rule>.+?)\s*$(?:(?!^- ).)*?^  runbook: (?<runbook>\S+)",
+                RegexOptions.Multiline | RegexOptions.Singleline)
+            .Select(m => (Rule: m.Groups["rule"].Value, Runbook: m.Groups["runbook"].Value))
+            .ToList();
+
+        Assert.NotEmpty(pairs);
+        foreach (var (rule, runbook) in pairs)
+        {
+            Assert.NotNull(EnrichmentHarness.Catalog.Value.Find(runbook));
+            var match = EnrichmentHarness.Catalog.Value.Match(null, rule, []);
+            Assert.True(match?.Runbook.Name == runbook, $"rule '{rule}' should match runbook {runbook}, matched {match?.Runbook.Name ?? "none"}");
+        }
     }
 }

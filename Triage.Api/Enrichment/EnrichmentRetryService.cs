@@ -1,0 +1,71 @@
+using Microsoft.EntityFrameworkCore;
+using Triage.Api.Incidents;
+using Triage.Api.Persistence;
+
+namespace Triage.Api.Enrichment;
+
+/// <summary>
+/// Hands incidents whose Kubernetes enrichment was unavailable back to the pipeline once their next attempt is due.
+/// The due time lives in the database, so retries survive restarts; the pipeline then runs every step again, and
+/// routing sees the owner that the completed enrichment found.
+/// </summary>
+internal sealed partial class EnrichmentRetryService(
+    IServiceScopeFactory scopes,
+    IncidentPipeline pipeline,
+    EnrichmentOptions options,
+    TimeProvider time,
+    ILogger<EnrichmentRetryService> logger) : BackgroundService
+{
+    /// <summary>Queues every due incident; returns how many.</summary>
+    public async Task<int> EnqueueDueAsync(CancellationToken cancellationToken)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<TriageDbContext>();
+        var now = time.GetUtcNow();
+        var due = await db.Set<IncidentEnrichment>()
+            .Where(e => e.Status == EnrichmentStatus.Unavailable && e.NextAttemptAt <= now)
+            .Select(e => e.IncidentId)
+            .Take(1000)
+            .ToListAsync(cancellationToken);
+        foreach (var id in due)
+        {
+            pipeline.Enqueue(id);
+        }
+
+        return due.Count;
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        // A third of the retry interval: a due incident waits at most that long beyond its due time.
+        var period = TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(1).Ticks, options.Kubernetes.RetryInterval.Ticks / 3));
+        using var timer = new PeriodicTimer(period, time);
+        while (await timer.WaitForNextTickAsync(stoppingToken))
+        {
+            try
+            {
+                var queued = await EnqueueDueAsync(stoppingToken);
+                if (queued > 0)
+                {
+                    LogRetrying(logger, queued);
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+#pragma warning disable CA1031 // A failed scan (database busy) must not end the retry loop; the next tick tries again.
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                LogScanFailed(logger, ex);
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Retrying Kubernetes enrichment of {Count} incident(s)")]
+    private static partial void LogRetrying(ILogger logger, int count);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Scan for due enrichment retries failed")]
+    private static partial void LogScanFailed(ILogger logger, Exception exception);
+}

@@ -122,6 +122,13 @@ internal sealed partial class EnrichmentObserver(
             return;
         }
 
+        // Without a cluster to ask, the first enrichment only restates configuration: no timeline entry (and so no
+        // chat thread reply) for it; the section on the incident shows it.
+        if (previousStatus is null && document.Status == EnrichmentStatus.NotApplicable)
+        {
+            return;
+        }
+
         if (previousStatus is null or EnrichmentStatus.Unavailable)
         {
             var parts = new List<string> { $"owner {Owner(document)}" };

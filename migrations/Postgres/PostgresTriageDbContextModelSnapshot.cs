@@ -89,6 +89,64 @@ namespace Triage.Api.Migrations.Postgres
                     b.ToTable("outbox", (string)null);
                 });
 
+            modelBuilder.Entity("Triage.Api.Enrichment.IncidentEnrichment", b =>
+                {
+                    b.Property<long>("IncidentId")
+                        .HasColumnType("bigint");
+
+                    b.Property<int>("Attempts")
+                        .HasColumnType("integer");
+
+                    b.Property<string>("Document")
+                        .IsRequired()
+                        .HasColumnType("text");
+
+                    b.Property<DateTimeOffset>("EnrichedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.PrimitiveCollection<List<string>>("Facts")
+                        .IsRequired()
+                        .HasColumnType("text[]");
+
+                    b.Property<double?>("MinutesSinceRollout")
+                        .HasColumnType("double precision");
+
+                    b.Property<DateTimeOffset?>("NextAttemptAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("OwnerSource")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)");
+
+                    b.Property<string>("OwnerTeam")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)");
+
+                    b.Property<string>("Reason")
+                        .HasColumnType("text");
+
+                    b.Property<string>("RunbookName")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)");
+
+                    b.Property<string>("SubjectKey")
+                        .IsRequired()
+                        .HasMaxLength(1000)
+                        .HasColumnType("character varying(1000)");
+
+                    b.HasKey("IncidentId");
+
+                    b.HasIndex("Status", "NextAttemptAt");
+
+                    b.ToTable("incident_enrichments", (string)null);
+                });
+
             modelBuilder.Entity("Triage.Api.Evidence.EvidenceArtifact", b =>
                 {
                     b.Property<long>("Id")
@@ -604,6 +662,15 @@ namespace Triage.Api.Migrations.Postgres
                         .WithMany()
                         .HasForeignKey("IncidentId")
                         .OnDelete(DeleteBehavior.Cascade);
+                });
+
+            modelBuilder.Entity("Triage.Api.Enrichment.IncidentEnrichment", b =>
+                {
+                    b.HasOne("Triage.Api.Persistence.Incident", null)
+                        .WithOne()
+                        .HasForeignKey("Triage.Api.Enrichment.IncidentEnrichment", "IncidentId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
                 });
 
             modelBuilder.Entity("Triage.Api.OnCall.Escalation", b =>

@@ -80,6 +80,64 @@ namespace Triage.Api.Migrations.Sqlite
                     b.ToTable("outbox", (string)null);
                 });
 
+            modelBuilder.Entity("Triage.Api.Enrichment.IncidentEnrichment", b =>
+                {
+                    b.Property<long>("IncidentId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("Attempts")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Document")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("EnrichedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.PrimitiveCollection<string>("Facts")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<double?>("MinutesSinceRollout")
+                        .HasColumnType("REAL");
+
+                    b.Property<long?>("NextAttemptAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("OwnerSource")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("OwnerTeam")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Reason")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("RunbookName")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("SubjectKey")
+                        .IsRequired()
+                        .HasMaxLength(1000)
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("IncidentId");
+
+                    b.HasIndex("Status", "NextAttemptAt");
+
+                    b.ToTable("incident_enrichments", (string)null);
+                });
+
             modelBuilder.Entity("Triage.Api.Evidence.EvidenceArtifact", b =>
                 {
                     b.Property<long>("Id")
@@ -585,6 +643,15 @@ namespace Triage.Api.Migrations.Sqlite
                         .WithMany()
                         .HasForeignKey("IncidentId")
                         .OnDelete(DeleteBehavior.Cascade);
+                });
+
+            modelBuilder.Entity("Triage.Api.Enrichment.IncidentEnrichment", b =>
+                {
+                    b.HasOne("Triage.Api.Persistence.Incident", null)
+                        .WithOne()
+                        .HasForeignKey("Triage.Api.Enrichment.IncidentEnrichment", "IncidentId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
                 });
 
             modelBuilder.Entity("Triage.Api.OnCall.Escalation", b =>

@@ -1,0 +1,55 @@
+﻿using Microsoft.EntityFrameworkCore.Migrations;
+
+#nullable disable
+
+namespace Triage.Api.Migrations.Sqlite
+{
+    /// <inheritdoc />
+    public partial class Enrichment : Migration
+    {
+        /// <inheritdoc />
+        protected override void Up(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.CreateTable(
+                name: "incident_enrichments",
+                columns: table => new
+                {
+                    IncidentId = table.Column<long>(type: "INTEGER", nullable: false),
+                    Status = table.Column<string>(type: "TEXT", maxLength: 16, nullable: false),
+                    Reason = table.Column<string>(type: "TEXT", nullable: true),
+                    OwnerTeam = table.Column<string>(type: "TEXT", maxLength: 200, nullable: true),
+                    OwnerSource = table.Column<string>(type: "TEXT", maxLength: 32, nullable: false),
+                    RunbookName = table.Column<string>(type: "TEXT", maxLength: 200, nullable: true),
+                    Facts = table.Column<string>(type: "TEXT", nullable: false),
+                    MinutesSinceRollout = table.Column<double>(type: "REAL", nullable: true),
+                    SubjectKey = table.Column<string>(type: "TEXT", maxLength: 1000, nullable: false),
+                    EnrichedAt = table.Column<long>(type: "INTEGER", nullable: false),
+                    NextAttemptAt = table.Column<long>(type: "INTEGER", nullable: true),
+                    Attempts = table.Column<int>(type: "INTEGER", nullable: false),
+                    Document = table.Column<string>(type: "TEXT", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_incident_enrichments", x => x.IncidentId);
+                    table.ForeignKey(
+                        name: "FK_incident_enrichments_incidents_IncidentId",
+                        column: x => x.IncidentId,
+                        principalTable: "incidents",
+                        principalColumn: "Id",
+                        onDelete: ReferentialAction.Cascade);
+                });
+
+            migrationBuilder.CreateIndex(
+                name: "IX_incident_enrichments_Status_NextAttemptAt",
+                table: "incident_enrichments",
+                columns: new[] { "Status", "NextAttemptAt" });
+        }
+
+        /// <inheritdoc />
+        protected override void Down(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.DropTable(
+                name: "incident_enrichments");
+        }
+    }
+}

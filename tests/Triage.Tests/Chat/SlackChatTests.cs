@@ -48,7 +48,9 @@ public sealed class SlackChatTests
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(3), $"answered in {watch.Elapsed}");
         var updated = await chat.Slack.WaitForMessageAsync(m => m.Ts == card.Ts && m.Edits > 0 && m.Blocks!.ToJsonString().Contains(shown, StringComparison.Ordinal), TimeSpan.FromSeconds(20));
         Assert.Empty(BlockKitValidator.Default.Validate(updated.Blocks));
-        var reply = await chat.Slack.WaitForMessageAsync(m => m.ThreadTs == card.Ts, TimeSpan.FromSeconds(20));
+        // Other pipeline steps (routing, escalation) reply in the thread too; the action's own reply names the person.
+        var reply = await chat.Slack.WaitForMessageAsync(
+            m => m.ThreadTs == card.Ts && (m.Text ?? "").Contains("by alice", StringComparison.Ordinal), TimeSpan.FromSeconds(20));
         Assert.Contains("by alice", reply.Text, StringComparison.Ordinal);
     }
 
@@ -79,8 +81,11 @@ public sealed class SlackChatTests
         }
         else
         {
-            // Registered by its feature by now: the press reached it (a timeline entry by carol through slack).
-            await WaitUntilAsync(() => chat.Host.QueryAsync(db => db.Timeline.AnyAsync(t => t.IncidentId == id && t.Channel == "slack" && t.Actor == "carol", Ct)));
+            // Registered by its feature by now: the press reached it. Either it changed the incident (a timeline entry by
+            // carol through slack) or the feature refused it in this state and carol was told why.
+            await WaitUntilAsync(async () =>
+                chat.Slack.Messages.Any(m => m.EphemeralUser == "U0CAROL")
+                || await chat.Host.QueryAsync(db => db.Timeline.AnyAsync(t => t.IncidentId == id && t.Channel == "slack" && t.Actor == "carol", Ct)));
         }
     }
 

@@ -52,6 +52,21 @@ internal sealed class SensorEvidenceOptions
 
     /// <summary>The podman binary. Default <c>podman</c> from PATH.</summary>
     public string Podman { get; set; } = "podman";
+
+    /// <summary>
+    /// Rules whose alerts capture evidence on the node at detection time, by name; <c>*</c> means every rule. Default none
+    /// (see <see cref="CaptureMinPriority"/>).
+    /// </summary>
+    public List<string> CaptureRules { get; set; } = [];
+
+    /// <summary>
+    /// Alerts at or above this Falco priority capture evidence at detection time whatever their rule; <c>none</c> turns
+    /// this off. Default <c>Critical</c> (the default pack's credential theft, drift, escape and reverse shell rules).
+    /// </summary>
+    public string CaptureMinPriority { get; set; } = "Critical";
+
+    /// <summary>The same rule in the same container captures again only after this time. Default 60 s.</summary>
+    public TimeSpan CaptureCooldown { get; set; } = TimeSpan.FromSeconds(60);
 }
 
 /// <summary>

@@ -3,13 +3,17 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Prometheus;
 using Sensor.Containers;
 using Sensor.Delivery;
 using Sensor.Detection;
+using Sensor.Evidence;
 using Sensor.Kernel;
 using Sensor.Processes;
+using Sensor.Response;
+using Triage.Contracts;
 
 namespace Sensor.Hosting;
 
@@ -38,12 +42,19 @@ internal sealed class SensorSettings
     public string? ObjectPath { get; set; }
     public string? ContainersConf { get; set; }
     public double PodWaitSeconds { get; set; } = 2;
+
+    /// <summary>Evidence capture on the node: at detection time (which rules) and on command (what to collect).</summary>
+    public SensorEvidenceOptions Evidence { get; set; } = new();
+
+    /// <summary>How long one poll of the command channel waits on the service, in seconds. Default 25.</summary>
+    public double CommandPollSeconds { get; set; } = 25;
 }
 
 /// <summary>Composes and runs the node agent.</summary>
 internal static partial class SensorHost
 {
-    public static async Task<int> RunAsync(string[] args)
+    /// <summary>Runs until SIGTERM/Ctrl-C or <paramref name="cancellationToken"/>; returns the process exit code.</summary>
+    public static async Task<int> RunAsync(string[] args, CancellationToken cancellationToken = default)
     {
         var builder = WebApplication.CreateSlimBuilder(args);
         var settings = builder.Configuration.GetSection("Sensor").Get<SensorSettings>() ?? new SensorSettings();
@@ -60,6 +71,19 @@ internal static partial class SensorHost
             // Plain words, one line, and a clean exit: the service next to us keeps running.
             Console.Error.WriteLine("sensor: OFF: " + string.Join("; ", problems));
             return 3;
+        }
+
+        if (settings.ContainersConf is { } conf && Environment.GetEnvironmentVariable("CONTAINERS_CONF") is null)
+        {
+            // Evidence capture runs podman (pause, diff, export) too: it must see the same runtime settings.
+            Environment.SetEnvironmentVariable("CONTAINERS_CONF", conf);
+        }
+
+        if (!AlertPriorities.TryParse(settings.Evidence.CaptureMinPriority, out _)
+            && !string.Equals(settings.Evidence.CaptureMinPriority, "none", StringComparison.OrdinalIgnoreCase))
+        {
+            Console.Error.WriteLine($"sensor: Sensor:Evidence:CaptureMinPriority '{settings.Evidence.CaptureMinPriority}' is not a Falco priority or 'none'");
+            return 2;
         }
 
         var time = TimeProvider.System;
@@ -93,9 +117,23 @@ internal static partial class SensorHost
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
         var shipper = new AlertShipper(spool, http, new ShipperOptions { ServiceUrl = new Uri(settings.ServiceUrl), Token = settings.Token },
             time, app.Services.GetRequiredService<ILogger<AlertShipper>>());
+
+        // The command channel (kill, capture on request) and evidence uploads share one client with the sensor token.
+        var longPoll = TimeSpan.FromSeconds(settings.CommandPollSeconds);
+        using var commandHttp = TriageCommandClient.CreateHttpClient(ServiceBase(settings.ServiceUrl), settings.Token, longPoll);
+        var commands = new TriageCommandClient(commandHttp, settings.Node);
+        var evidence = new EvidenceCapture(
+            new EvidenceCollector(settings.Evidence, time, app.Services.GetRequiredService<ILogger<EvidenceCollector>>()),
+            commands, app.Services.GetRequiredService<ILogger<EvidenceCapture>>());
+        var atDetection = new DetectionCapture(settings.Evidence, evidence.Enqueue, time);
+        var executor = new ResponseExecutor(commands, evidence, time, app.Services.GetRequiredService<ILogger<ResponseExecutor>>())
+        {
+            LongPoll = longPoll,
+        };
+
         var pipeline = new SensorPipeline(channel.Reader, new Pipeline.EventBuilder(table, containers, time), detector, containers, spool,
             metrics, new PipelineOptions { PodWait = TimeSpan.FromSeconds(settings.PodWaitSeconds) },
-            app.Services.GetRequiredService<ILogger<SensorPipeline>>());
+            app.Services.GetRequiredService<ILogger<SensorPipeline>>(), atDetection);
 
         registry.AddBeforeCollectCallback(() =>
         {
@@ -108,16 +146,30 @@ internal static partial class SensorHost
             metrics.Shipped.Set(shipper.Shipped);
             metrics.Processes.WithLabels("live").Set(table.LiveCount);
             metrics.Processes.WithLabels("tombstone").Set(table.TombstoneCount);
+            metrics.EvidenceRequested.Set(atDetection.Requested);
+            metrics.EvidenceDropped.Set(atDetection.Dropped);
         });
         app.MapMetrics("/metrics", registry);
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(app.Lifetime.ApplicationStopping);
+        await evidence.StartAsync(stop.Token);
+        await executor.StartAsync(stop.Token);
+        LogResponseOn(log, settings.Node, settings.Evidence.CaptureMinPriority, settings.Evidence.CaptureRules.Count);
         var running = Task.WhenAll(pipeline.RunAsync(stop.Token), shipper.RunAsync(stop.Token));
-        await app.RunAsync();
+        await app.StartAsync(cancellationToken);
+        await app.WaitForShutdownAsync(cancellationToken);
         await stop.CancelAsync();
         await running;
+        await executor.StopAsync(CancellationToken.None);
+        await evidence.StopAsync(CancellationToken.None);
         return 0;
     }
+
+    /// <summary>The service URL as a base address: relative request paths need the trailing slash.</summary>
+    internal static Uri ServiceBase(string url) => new(url.EndsWith('/') ? url : url + "/");
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Response on: polling commands for node {Node}; evidence at detection for priority >= {MinPriority} and {Rules} named rules")]
+    private static partial void LogResponseOn(ILogger logger, string node, string minPriority, int rules);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Sensor on: {Rules} rules, syscall hooks [{Kinds}], shipping to {Url}")]
     private static partial void LogStarted(ILogger logger, int rules, string kinds, string url);

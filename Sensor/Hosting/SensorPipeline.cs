@@ -5,6 +5,7 @@ using Sensor.Containers;
 using Sensor.Delivery;
 using Sensor.Detection;
 using Sensor.Events;
+using Sensor.Evidence;
 using Sensor.Kernel;
 using Triage.Contracts;
 
@@ -23,7 +24,8 @@ internal sealed record PipelineOptions
 /// <summary>
 /// kernel channel → process table and context (<see cref="Pipeline.EventBuilder"/>) → rules → bounded wait for
 /// container and pod metadata → spool. One reader thread evaluates rules; metadata waits run concurrently so a slow
-/// runtime lookup never stalls the kernel channel.
+/// runtime lookup never stalls the kernel channel. Evidence capture (when <paramref name="capture"/> is given) is
+/// queued the moment a rule fires, before the metadata wait, so it races the container's exit as early as it can.
 /// </summary>
 internal sealed partial class SensorPipeline(
     ChannelReader<KernelEvent> events,
@@ -33,7 +35,8 @@ internal sealed partial class SensorPipeline(
     AlertSpool spool,
     SensorMetrics metrics,
     PipelineOptions options,
-    ILogger<SensorPipeline> log)
+    ILogger<SensorPipeline> log,
+    DetectionCapture? capture = null)
 {
     private int _waiting;
 
@@ -67,6 +70,7 @@ internal sealed partial class SensorPipeline(
                 foreach (var alert in alerts)
                 {
                     metrics.Alerts.WithLabels(alert.Rule ?? "").Inc();
+                    capture?.OnAlert(alert, se);
                     var fullId = se.Container?.FullId;
                     if (fullId is null)
                     {
@@ -153,6 +157,8 @@ internal sealed class SensorMetrics
         ShipLag = f.CreateGauge("sensor_ship_lag_seconds", "Time from the syscall to the service's acknowledgement of the newest shipped alert.");
         Shipped = f.CreateGauge("sensor_alerts_shipped", "Alerts acknowledged by the triage service.");
         Processes = f.CreateGauge("sensor_process_table_entries", "Processes in the process table (live and tombstones).", "state");
+        EvidenceRequested = f.CreateGauge("sensor_evidence_captures_requested", "Evidence captures queued at detection time.");
+        EvidenceDropped = f.CreateGauge("sensor_evidence_captures_dropped", "Evidence captures at detection time dropped because the capture queue was full.");
     }
 
     public Counter Events { get; }
@@ -164,4 +170,6 @@ internal sealed class SensorMetrics
     public Gauge ShipLag { get; }
     public Gauge Shipped { get; }
     public Gauge Processes { get; }
+    public Gauge EvidenceRequested { get; }
+    public Gauge EvidenceDropped { get; }
 }

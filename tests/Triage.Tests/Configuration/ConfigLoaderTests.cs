@@ -15,6 +15,17 @@ public sealed class ConfigLoaderTests
     }
 
     [Fact]
+    public void Parse_ExampleFile_SensorTokenMayPostAlertsPollCommandsAndUploadEvidence()
+    {
+        var config = ConfigLoader.Load(Path.Combine(AppContext.BaseDirectory, "config", "triage.example.yaml"));
+
+        // run.sh starts the sensor with this token: without the sensor scope its command poll and uploads get 403.
+        var sensor = Assert.Single(config.Auth.Tokens, t => t.Name == "local-sensor");
+        Assert.Contains(ApiScopes.Ingest, sensor.Scopes);
+        Assert.Contains(ApiScopes.Sensor, sensor.Scopes);
+    }
+
+    [Fact]
     public void Parse_SeveralMistakes_ReportsEveryOneWithLineAndField()
     {
         const string yaml = """

@@ -66,6 +66,9 @@ internal sealed record IncidentDetail : IncidentSummary
     /// <summary>Owner (and which source decided), workload, deployment history and runbook; null until enriched.</summary>
     public Enrichment.EnrichmentDocument? Enrichment { get; init; }
 
+    /// <summary>Matched routing row and why, primary and informed teams, urgency, policy, escalation; null until routed.</summary>
+    public Routing.IncidentRouteView? Route { get; init; }
+
     public IncidentDetail(Incident incident, IEnumerable<StoredAlert> alerts, IEnumerable<TimelineEntry> timeline)
         : base(incident)
     {

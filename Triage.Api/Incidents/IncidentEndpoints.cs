@@ -113,6 +113,7 @@ internal static class IncidentEndpoints
         return new IncidentDetail(incident, alerts, timeline)
         {
             Enrichment = await Enrichment.EnrichmentStore.GetAsync(db, id, cancellationToken),
+            Route = await Routing.IncidentRouteView.GetAsync(db, id, cancellationToken),
         };
     }
 

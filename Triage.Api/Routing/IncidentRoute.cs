@@ -25,4 +25,10 @@ internal sealed class IncidentRoute
     public string Why { get; set; } = "";
 
     public DateTimeOffset DecidedAt { get; set; }
+
+    /// <summary>
+    /// The status of the enrichment facts the decision saw: complete, partial, unavailable, not_applicable or
+    /// not_enriched. An incident routed while they were unavailable is routed again once they are known.
+    /// </summary>
+    public string Enrichment { get; set; } = "";
 }

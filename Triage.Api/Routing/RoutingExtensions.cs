@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
 using Quartz;
 using Triage.Api.Auth;
@@ -84,34 +85,54 @@ internal static class RoutingExtensions
         return app;
     }
 
-    internal static RouteDecision Decide(NativeAlert alert, RoutingMatrix matrix, TimeProvider time, string? owningTeam = null)
+    /// <summary>The dry run: the route <paramref name="alert"/> would take with the enrichment facts given.</summary>
+    internal static RouteDecision Decide(NativeAlert alert, RoutingMatrix matrix, TimeProvider time, RouteFacts facts)
     {
         var priority = AlertPriorities.TryParse(alert.Priority, out var parsed) ? parsed : AlertPriority.Warning;
-        return matrix.Decide(new RouteInput(alert.Rule ?? "", alert.Tags ?? [], priority, alert.K8s?.Namespace, owningTeam,
-            alert.K8s?.Labels ?? new Dictionary<string, string>(), null, null, alert.Time ?? time.GetUtcNow()));
+        return matrix.Decide(new RouteInput(alert.Rule ?? "", alert.Tags ?? [], priority, alert.K8s?.Namespace,
+            alert.K8s?.Labels ?? new Dictionary<string, string>(), facts, alert.Time ?? time.GetUtcNow()));
     }
 
-    private static IResult Explain(NativeAlert alert, string? owningTeam, RoutingMatrix matrix, TimeProvider time) =>
-        Results.Ok(Decide(alert, matrix, time, owningTeam));
-
-    private static async Task<IResult> GetRouteAsync(long id, TriageDbContext db, CancellationToken cancellationToken)
+    /// <summary>
+    /// Facts for a dry run from its options: <c>owning_team</c>, <c>rolled_out_before</c> (a duration such as
+    /// <c>12m</c>; <c>-5m</c> for a rollout after the alert; <c>none</c> for a workload without rollouts) and
+    /// <c>image_changed</c>. Null with the problem when a value does not parse.
+    /// </summary>
+    internal static RouteFacts? DryRunFacts(string? owningTeam, string? rolledOutBefore, bool? imageChanged, out string? problem)
     {
-        var route = await db.Set<IncidentRoute>().AsNoTracking().FirstOrDefaultAsync(r => r.IncidentId == id, cancellationToken);
-        var escalation = await db.Set<Escalation>().AsNoTracking().FirstOrDefaultAsync(e => e.IncidentId == id, cancellationToken);
-        return route is null ? Results.NotFound() : Results.Ok(new
+        problem = null;
+        if (rolledOutBefore is null)
         {
-            route.Row,
-            route.RowIndex,
-            route.Route,
-            route.PrimaryTeam,
-            route.InformedTeam,
-            route.Urgency,
-            route.EscalationPolicy,
-            Why = route.Why.Split('\n'),
-            route.DecidedAt,
-            Escalation = escalation,
-        });
+            return RouteFacts.Given(owningTeam, null, imageChanged);
+        }
+
+        if (rolledOutBefore == "none")
+        {
+            return RouteFacts.Given(owningTeam, null, imageChanged ?? false) with { RolloutHistoryKnown = true, Unknown = null };
+        }
+
+        var negative = rolledOutBefore.StartsWith('-');
+        if (!DurationConverter.TryParse(negative ? rolledOutBefore[1..] : rolledOutBefore, out var gap))
+        {
+            problem = $"rolled_out_before '{rolledOutBefore}' is not a duration (such as 12m, 2h, -5m) or none";
+            return null;
+        }
+
+        return RouteFacts.Given(owningTeam, negative ? -gap : gap, imageChanged);
     }
+
+    private static IResult Explain(NativeAlert alert, [FromQuery(Name = "owning_team")] string? owningTeam,
+        [FromQuery(Name = "rolled_out_before")] string? rolledOutBefore, [FromQuery(Name = "image_changed")] bool? imageChanged,
+        RoutingMatrix matrix, TimeProvider time)
+    {
+        var facts = DryRunFacts(owningTeam, rolledOutBefore, imageChanged, out var problem);
+        return facts is null
+            ? Results.Problem(statusCode: StatusCodes.Status400BadRequest, detail: problem)
+            : Results.Ok(Decide(alert, matrix, time, facts));
+    }
+
+    private static async Task<IResult> GetRouteAsync(long id, TriageDbContext db, CancellationToken cancellationToken) =>
+        await IncidentRouteView.GetAsync(db, id, cancellationToken) is { } view ? Results.Ok(view) : Results.NotFound();
 
     private static async Task<IResult> WhoIsOnCallAsync(string? team, string? schedule, DateTimeOffset? at, TriageConfig config,
         OnCallService onCall, TriageDbContext db, TimeProvider time, CancellationToken cancellationToken)

@@ -1,24 +1,30 @@
 using System.Globalization;
 using Triage.Api.Configuration;
+using Triage.Api.Enrichment;
 using Triage.Api.OnCall;
 using Triage.Contracts;
 
 namespace Triage.Api.Routing;
 
-/// <summary>What the matrix looks at. Enrichment facts are null when unknown.</summary>
+/// <summary>What the matrix looks at: the alert's fields, enrichment's facts, and when the incident opened.</summary>
 internal sealed record RouteInput(
     string Rule,
     IReadOnlyList<string> Tags,
     AlertPriority Priority,
     string? Namespace,
-    string? OwningTeam,
     IReadOnlyDictionary<string, string> Labels,
-    bool? RecentRollout,
-    bool? ImageChanged,
-    DateTimeOffset At);
+    RouteFacts Facts,
+    DateTimeOffset At)
+{
+    public string? OwningTeam => Facts.OwningTeam;
+}
 
 /// <summary>One condition of one row, checked: what it asked, whether it held, and why in words.</summary>
-internal sealed record ConditionCheck(string Condition, bool Held, string Reason);
+internal sealed record ConditionCheck(string Condition, bool Held, string Reason)
+{
+    /// <summary>True when it failed only because the enrichment fact it asks about is unknown.</summary>
+    public bool Unknown { get; init; }
+}
 
 /// <summary>One row as evaluated; rows after the matching one are not evaluated.</summary>
 internal sealed record RowEvaluation(int Index, string Name, bool Matched, IReadOnlyList<ConditionCheck> Checks);
@@ -33,6 +39,8 @@ internal sealed record RowEvaluation(int Index, string Name, bool Matched, IRead
 /// <param name="EscalationPolicy">The policy that pages, or null when nobody is paged.</param>
 /// <param name="Why">Human lines: why this row, and how teams and policy were chosen.</param>
 /// <param name="Rows">Every row evaluated, with each condition's result.</param>
+/// <param name="Enrichment">The status of the enrichment facts the decision saw (complete, partial, unavailable,
+/// not_applicable, not_enriched, given).</param>
 internal sealed record RouteDecision(
     string Row,
     int? RowIndex,
@@ -42,7 +50,8 @@ internal sealed record RouteDecision(
     string Urgency,
     string? EscalationPolicy,
     IReadOnlyList<string> Why,
-    IReadOnlyList<RowEvaluation> Rows);
+    IReadOnlyList<RowEvaluation> Rows,
+    string Enrichment);
 
 /// <summary>
 /// The platform-vs-SOC routing matrix compiled from the configuration: first matching row wins, and every decision
@@ -52,6 +61,7 @@ internal sealed class RoutingMatrix(TriageConfig config)
 {
     private readonly RoutingOptions _options = config.Routing;
     private readonly Dictionary<string, TeamOptions> _teams = config.Teams.ToDictionary(t => t.Name, StringComparer.Ordinal);
+    private readonly TimeSpan _freshWindow = config.Enrichment.FreshRolloutWindow;
 
     public RouteDecision Decide(RouteInput input)
     {
@@ -59,7 +69,7 @@ internal sealed class RoutingMatrix(TriageConfig config)
         for (var i = 0; i < _options.Rules.Count; i++)
         {
             var row = _options.Rules[i];
-            var checks = Check(row.Match, input);
+            var checks = Check(row.Match, input, _freshWindow);
             var matched = checks.All(c => c.Held);
             rows.Add(new RowEvaluation(i, row.Name, matched, checks));
             if (matched)
@@ -70,6 +80,7 @@ internal sealed class RoutingMatrix(TriageConfig config)
                         ? $"row {i} '{row.Name}' matched: it has no conditions"
                         : $"row {i} '{row.Name}' matched: {string.Join("; ", checks.Select(c => c.Reason))}",
                 };
+                AddFacts(why, input, rows);
                 return Resolve(row.Name, i, row, input, why, rows);
             }
         }
@@ -78,7 +89,23 @@ internal sealed class RoutingMatrix(TriageConfig config)
         {
             _options.Rules.Count == 0 ? "no routing rows configured: default route" : "no row matched: default route",
         };
+        AddFacts(fallbackWhy, input, rows);
         return Resolve("default", null, _options.Default, input, fallbackWhy, rows);
+    }
+
+    /// <summary>
+    /// What enrichment knew, and which rows could not match only because an enrichment fact was unknown, so that a
+    /// reader sees that the route may change once enrichment is available.
+    /// </summary>
+    private static void AddFacts(List<string> why, RouteInput input, List<RowEvaluation> rows)
+    {
+        why.Add($"facts: {input.Facts.Describe()}");
+        var blocked = rows.Where(r => !r.Matched && r.Checks.Any(c => !c.Held && c.Unknown)).Select(r => $"'{r.Name}'").ToList();
+        if (blocked.Count > 0)
+        {
+            why.Add($"enrichment facts unknown ({input.Facts.Unknown ?? "owning team unknown"}): row{(blocked.Count == 1 ? "" : "s")} "
+                + $"{string.Join(", ", blocked)} could not be matched on them");
+        }
     }
 
     private RouteDecision Resolve(string name, int? index, RouteOptions route, RouteInput input, List<string> why, List<RowEvaluation> rows)
@@ -151,11 +178,11 @@ internal sealed class RoutingMatrix(TriageConfig config)
         }
 
         why.Add($"urgency {route.Urgency}" + (route.Urgency == "low" ? ": pages wait for the team's working hours" : ": pages at once"));
-        return new RouteDecision(name, index, route.Route, primary, informed, route.Urgency, policy, why, rows);
+        return new RouteDecision(name, index, route.Route, primary, informed, route.Urgency, policy, why, rows, input.Facts.Status);
     }
 
     /// <summary>Checks every condition a row sets (not just up to the first failure), so the explanation is complete.</summary>
-    internal static List<ConditionCheck> Check(RoutingMatchOptions match, RouteInput input)
+    internal static List<ConditionCheck> Check(RoutingMatchOptions match, RouteInput input, TimeSpan freshWindow)
     {
         var checks = new List<ConditionCheck>();
         if (match.Rules is { } rules)
@@ -200,8 +227,9 @@ internal sealed class RoutingMatrix(TriageConfig config)
         {
             var held = input.OwningTeam is not null && owners.Contains(input.OwningTeam, StringComparer.Ordinal);
             checks.Add(new("owning_teams", held, input.OwningTeam is null
-                ? "owning team unknown (no enrichment)"
-                : held ? $"owning team '{input.OwningTeam}' is listed" : $"owning team '{input.OwningTeam}' is not in [{string.Join(", ", owners)}]"));
+                ? $"owning team unknown ({(input.Facts.Status == "unavailable" ? "Kubernetes enrichment unavailable" : "enrichment found none")})"
+                : held ? $"owning team '{input.OwningTeam}' is listed" : $"owning team '{input.OwningTeam}' is not in [{string.Join(", ", owners)}]")
+            { Unknown = input.OwningTeam is null });
         }
 
         if (match.Labels is { } labels)
@@ -213,14 +241,24 @@ internal sealed class RoutingMatrix(TriageConfig config)
                     + (input.Labels.Count == 0 ? " (workload has no labels)" : "")));
         }
 
-        if (match.RecentRollout is { } rollout)
+        if (match.RecentRollout is { } recent)
         {
-            checks.Add(Fact("recent_rollout", rollout, input.RecentRollout));
+            checks.Add(Rollout("recent_rollout", input.Facts, freshWindow, recent));
+        }
+
+        if (match.RolledOutWithin is { } within)
+        {
+            checks.Add(Rollout("rolled_out_within", input.Facts, within, wanted: true));
         }
 
         if (match.ImageChanged is { } imageChanged)
         {
-            checks.Add(Fact("image_changed", imageChanged, input.ImageChanged));
+            var facts = input.Facts;
+            checks.Add(facts.ImageChanged is not { } changed
+                ? new("image_changed", false, $"image_changed unknown ({facts.Unknown ?? "no rollout history"}), wanted {Bool(imageChanged)}") { Unknown = true }
+                : new("image_changed", changed == imageChanged, changed
+                    ? facts.ImageChange ?? "image changed in the last rollout"
+                    : facts.RolloutBeforeAlert is null ? "no rollout recorded, so no image change" : "image unchanged in the last rollout"));
         }
 
         if (match.TimeOfDay is { } windowOptions)
@@ -236,9 +274,29 @@ internal sealed class RoutingMatrix(TriageConfig config)
         return checks;
     }
 
-    private static ConditionCheck Fact(string name, bool wanted, bool? actual) => new(name, actual == wanted, actual is null
-        ? $"{name} unknown (no enrichment), wanted {(wanted ? "true" : "false")}"
-        : $"{name} is {(actual.Value ? "true" : "false")}");
+    /// <summary>
+    /// "Rolled out within <paramref name="window"/> before the alert": the newest rollout came at most that long before
+    /// the alert (not after it). With <paramref name="wanted"/> false the condition asks for the opposite.
+    /// </summary>
+    private static ConditionCheck Rollout(string name, RouteFacts facts, TimeSpan window, bool wanted)
+    {
+        var limit = RolloutFacts.Ago(window);
+        if (!facts.RolloutHistoryKnown)
+        {
+            return new(name, false, $"{name} unknown ({facts.Unknown ?? "no rollout history"}), wanted {Bool(wanted)}") { Unknown = true };
+        }
+
+        if (facts.RolloutBeforeAlert is not { } gap)
+        {
+            return new(name, !wanted, $"no rollout recorded, so none within {limit} before the alert");
+        }
+
+        var inside = gap >= TimeSpan.Zero && gap <= window;
+        var when = gap >= TimeSpan.Zero ? $"{RolloutFacts.Ago(gap)} before" : $"{RolloutFacts.Ago(-gap)} after";
+        return new(name, inside == wanted, $"newest rollout {when} the alert is {(inside ? "within" : "not within")} {limit} before it");
+    }
+
+    private static string Bool(bool value) => value ? "true" : "false";
 
     /// <summary>Exact, or a prefix when the pattern ends in <c>*</c>; case-sensitive like Kubernetes names.</summary>
     internal static bool Glob(string pattern, string value) => pattern.EndsWith('*')

@@ -56,7 +56,7 @@ internal sealed class RoutingOptions
                 context.Error($"{at}.name", $"'{row.Name}' is used by another row");
             }
 
-            row.Match.Validate(context, $"{at}.match", teams);
+            row.Match.Validate(context, $"{at}.match", teams, config.Enrichment);
             row.Validate(context, at, teams, policies);
 
             // A row can never match when an earlier row already takes every incident it would.
@@ -165,10 +165,19 @@ internal sealed class RoutingMatchOptions
     /// <summary>Kubernetes labels of the workload that must all be present with these values (e.g. <c>env: prod</c>).</summary>
     public Dictionary<string, string>? Labels { get; set; }
 
-    /// <summary>The workload had a rollout shortly before the alert (from enrichment).</summary>
+    /// <summary>
+    /// The workload's newest rollout came at most <c>enrichment.fresh_rollout_window</c> (default 1h) before the alert
+    /// (true), or not (false). From enrichment.
+    /// </summary>
     public bool? RecentRollout { get; set; }
 
-    /// <summary>The image differs from the previous rollout's (from enrichment).</summary>
+    /// <summary>
+    /// The workload's newest rollout came at most this long before the alert, e.g. <c>15m</c> ("rolled out within 15
+    /// minutes before the alert"). From enrichment; 1m to 7d.
+    /// </summary>
+    public TimeSpan? RolledOutWithin { get; set; }
+
+    /// <summary>The newest rollout changed an image compared with the one before it (true), or not (false). From enrichment.</summary>
     public bool? ImageChanged { get; set; }
 
     /// <summary>When the incident opened, in this window.</summary>
@@ -178,9 +187,12 @@ internal sealed class RoutingMatchOptions
     public bool OutsideTimeOfDay { get; set; }
 
     internal bool IsEmpty => Rules is null && Tags is null && MinPriority is null && MaxPriority is null && Namespaces is null
-        && OwningTeams is null && Labels is null && RecentRollout is null && ImageChanged is null && TimeOfDay is null;
+        && OwningTeams is null && Labels is null && RecentRollout is null && RolledOutWithin is null && ImageChanged is null && TimeOfDay is null;
 
-    public void Validate(ConfigValidationContext context, string path, Dictionary<string, TeamOptions> teams)
+    private bool UsesRolloutFacts => RecentRollout is not null || RolledOutWithin is not null || ImageChanged is not null;
+
+    public void Validate(ConfigValidationContext context, string path, Dictionary<string, TeamOptions> teams,
+        Enrichment.EnrichmentOptions enrichment)
     {
         foreach (var (name, list) in new[] { ("rules", Rules), ("tags", Tags), ("namespaces", Namespaces), ("owning_teams", OwningTeams) })
         {
@@ -203,6 +215,25 @@ internal sealed class RoutingMatchOptions
         if (min is not null && max is not null && min > max)
         {
             context.Error($"{path}.max_priority", $"is below min_priority ({MinPriority}), so the row can never match");
+        }
+
+        if (RolledOutWithin is { } within && (within < TimeSpan.FromMinutes(1) || within > TimeSpan.FromDays(7)))
+        {
+            context.Error($"{path}.rolled_out_within", "must be between 1m and 7d");
+        }
+
+        // recent_rollout: false means "no rollout within the fresh window"; a shorter rolled_out_within asks for one.
+        if (RecentRollout == false && RolledOutWithin is { } shorter && shorter <= enrichment.FreshRolloutWindow)
+        {
+            context.Error($"{path}.rolled_out_within", $"can never match together with recent_rollout: false "
+                + $"(no rollout within enrichment.fresh_rollout_window, {RolloutFactsText(enrichment.FreshRolloutWindow)})");
+        }
+
+        // Without Kubernetes there is no rollout history, and an unknown fact never satisfies a condition.
+        if (UsesRolloutFacts && enrichment.Kubernetes.Mode == "none")
+        {
+            context.Error(path, "can never match: it asks about rollouts (recent_rollout, rolled_out_within, image_changed) "
+                + "but enrichment.kubernetes.mode is none, so they are never known");
         }
 
         TimeOfDay?.Validate(context, $"{path}.time_of_day");
@@ -239,9 +270,12 @@ internal sealed class RoutingMatchOptions
         && (MaxPriority is null || string.Equals(MaxPriority, later.MaxPriority, StringComparison.OrdinalIgnoreCase))
         && (Labels is null || (later.Labels is not null && Labels.All(l => later.Labels.TryGetValue(l.Key, out var v) && v == l.Value)))
         && (RecentRollout is null || RecentRollout == later.RecentRollout)
+        && (RolledOutWithin is null || (later.RolledOutWithin is not null && later.RolledOutWithin <= RolledOutWithin))
         && (ImageChanged is null || ImageChanged == later.ImageChanged)
         && (TimeOfDay is null || (later.TimeOfDay is not null && OutsideTimeOfDay == later.OutsideTimeOfDay
             && SameWindow(TimeOfDay, later.TimeOfDay)));
+
+    private static string RolloutFactsText(TimeSpan span) => Enrichment.RolloutFacts.Ago(span);
 
     private static bool CoversList(List<string>? earlier, List<string>? later) =>
         earlier is null || (later is not null && later.All(l => earlier.Contains(l, StringComparer.Ordinal)));

@@ -17,6 +17,7 @@ internal sealed class IncidentRouteConfiguration : IEntityTypeConfiguration<Inci
         builder.Property(r => r.InformedTeam).HasMaxLength(100);
         builder.Property(r => r.Urgency).HasMaxLength(8);
         builder.Property(r => r.EscalationPolicy).HasMaxLength(200);
+        builder.Property(r => r.Enrichment).HasMaxLength(32);
         builder.HasOne<Incident>().WithOne().HasForeignKey<IncidentRoute>(r => r.IncidentId).OnDelete(DeleteBehavior.Cascade);
     }
 }

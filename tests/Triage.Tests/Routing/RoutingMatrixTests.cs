@@ -81,8 +81,14 @@ public sealed class RoutingMatrixTests
         Dictionary<string, string>? labels = null,
         bool? rollout = null,
         bool? imageChanged = null,
-        DateTimeOffset? at = null) =>
-        new(rule, tags ?? [], priority, ns, owner, labels ?? [], rollout, imageChanged, at ?? TuesdayNoonBerlin);
+        DateTimeOffset? at = null,
+        RouteFacts? facts = null) =>
+        new(rule, tags ?? [], priority, ns, labels ?? [],
+            facts ?? new RouteFacts("enrichment", rollout is null ? "unavailable" : "complete", owner, owner is null ? null : "label team on the namespace",
+                rollout is not null, rollout switch { true => TimeSpan.FromMinutes(10), false => TimeSpan.FromDays(3), null => null },
+                rollout is null ? null : 7, imageChanged, imageChanged == true ? "registry.local/cart:1.1 → registry.local/cart:1.2" : null,
+                rollout is null ? "Kubernetes enrichment unavailable: API timed out" : null),
+            at ?? TuesdayNoonBerlin);
 
     private static RoutingMatrix Load() => new(ConfigLoader.Parse(Matrix, "triage.yaml"));
 
@@ -141,7 +147,10 @@ public sealed class RoutingMatrixTests
 
         var row = decision.Rows[1];
         Assert.False(row.Matched);
-        Assert.Contains(row.Checks, c => c is { Condition: "recent_rollout", Held: false } && c.Reason.Contains("unknown (no enrichment)", StringComparison.Ordinal));
+        Assert.Contains(row.Checks, c => c is { Condition: "recent_rollout", Held: false, Unknown: true }
+            && c.Reason == "recent_rollout unknown (Kubernetes enrichment unavailable: API timed out), wanted true");
+        Assert.Contains(decision.Why, w => w == "enrichment facts unknown (Kubernetes enrichment unavailable: API timed out): row 'deploy-artifact' could not be matched on them");
+        Assert.Equal("unavailable", decision.Enrichment);
     }
 
     [Fact]
@@ -239,5 +248,118 @@ public sealed class RoutingMatrixTests
         var only = Assert.Single(error.Errors);
         Assert.Equal("routing.rules[1].match", only.Field);
         Assert.Contains("row 0 ('prod-namespaces') matches everything this row does", only.Message, StringComparison.Ordinal);
+    }
+    private const string RolloutMatrix = Teams + """
+
+        routing:
+          rules:
+            - name: fresh-image-change
+              match: { rolled_out_within: 15m, image_changed: true, owning_teams: [payments] }
+              route: platform
+              urgency: low
+          default:
+            route: soc
+        """;
+
+    private static RouteFacts Rollout(TimeSpan? before, bool? imageChanged = true, string? owner = "payments") =>
+        new("enrichment", "complete", owner, "label team=payments on Namespace payments", true, before, 4, imageChanged,
+            imageChanged == true ? "registry.local/cart:1.1 → registry.local/cart:1.2" : null, null);
+
+    [Fact]
+    public void Decide_RolledOutWithinWindowWithImageChange_MatchesAndExplainsTheFacts()
+    {
+        var decision = new RoutingMatrix(ConfigLoader.Parse(RolloutMatrix, "t.yaml")).Decide(Input(facts: Rollout(TimeSpan.FromMinutes(7))));
+
+        Assert.Equal("fresh-image-change", decision.Row);
+        Assert.Equal(("payments", "low"), (decision.PrimaryTeam, decision.Urgency));
+        Assert.Equal("complete", decision.Enrichment);
+        Assert.Equal("row 0 'fresh-image-change' matched: owning team 'payments' is listed; "
+            + "newest rollout 7 minutes before the alert is within 15 minutes before it; registry.local/cart:1.1 → registry.local/cart:1.2",
+            decision.Why[0]);
+        Assert.Equal("facts: enrichment complete; owning team 'payments' (label team=payments on Namespace payments); "
+            + "newest rollout (revision 4) 7 minutes before the alert; registry.local/cart:1.1 → registry.local/cart:1.2", decision.Why[1]);
+    }
+
+    [Theory]
+    [InlineData(20, true, "rolled_out_within", "newest rollout 20 minutes before the alert is not within 15 minutes before it")]
+    [InlineData(-3, true, "rolled_out_within", "newest rollout 3 minutes after the alert is not within 15 minutes before it")]
+    [InlineData(5, false, "image_changed", "image unchanged in the last rollout")]
+    public void Decide_RolloutFactsDoNotHold_FallsToDefaultAndSaysWhich(int minutes, bool imageChanged, string condition, string reason)
+    {
+        var decision = new RoutingMatrix(ConfigLoader.Parse(RolloutMatrix, "t.yaml"))
+            .Decide(Input(facts: Rollout(TimeSpan.FromMinutes(minutes), imageChanged)));
+
+        Assert.Equal("default", decision.Row);
+        var failed = Assert.Single(decision.Rows[0].Checks, c => !c.Held);
+        Assert.Equal((condition, reason, false), (failed.Condition, failed.Reason, failed.Unknown));
+        Assert.DoesNotContain(decision.Why, w => w.StartsWith("enrichment facts unknown", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Decide_NoRolloutHistory_RolledOutWithinDoesNotHoldButRecentRolloutFalseDoes()
+    {
+        var config = ConfigLoader.Parse(Teams + """
+
+            routing:
+              rules:
+                - name: quiet-workload
+                  match: { recent_rollout: false }
+                  route: soc
+                  urgency: low
+            """, "t.yaml");
+
+        var none = new RoutingMatrix(config).Decide(Input(facts: Rollout(null, imageChanged: false)));
+        var recent = new RoutingMatrix(config).Decide(Input(facts: Rollout(TimeSpan.FromMinutes(30))));
+
+        Assert.Equal("quiet-workload", none.Row);
+        Assert.Equal("no rollout recorded, so none within 1 hour before the alert", none.Rows[0].Checks[0].Reason);
+        Assert.Equal("default", recent.Row);
+        Assert.Equal("newest rollout 30 minutes before the alert is within 1 hour before it", recent.Rows[0].Checks[0].Reason);
+    }
+
+    [Fact]
+    public void Decide_EnrichmentNotYetStored_OwnerAndRolloutUnknownAndSaysSo()
+    {
+        var decision = new RoutingMatrix(ConfigLoader.Parse(RolloutMatrix, "t.yaml")).Decide(Input(facts: RouteFacts.NotEnriched(null)));
+
+        Assert.Equal("default", decision.Row);
+        Assert.Equal("not_enriched", decision.Enrichment);
+        Assert.All(decision.Rows[0].Checks, c => Assert.True(c.Unknown));
+        Assert.Contains(decision.Why, w => w == "facts: no enrichment yet; owning team unknown; rollout facts unknown (the incident has not been enriched)");
+        Assert.Contains(decision.Why, w => w == "enrichment facts unknown (the incident has not been enriched): row 'fresh-image-change' could not be matched on them");
+    }
+
+    [Fact]
+    public void Validate_RolloutConditions_ReportsRangeContradictionNoKubernetesAndShadowing()
+    {
+        var yaml = Teams + """
+
+            enrichment:
+              kubernetes: { mode: none }
+            routing:
+              rules:
+                - name: too-long
+                  match: { rolled_out_within: 8d, namespaces: [other] }
+                  route: platform
+                - name: contradiction
+                  match: { recent_rollout: false, rolled_out_within: 30m, namespaces: [shop] }
+                  route: platform
+                - name: wide
+                  match: { rolled_out_within: 2h, namespaces: [payments] }
+                  route: platform
+                - name: narrow
+                  match: { rolled_out_within: 10m, namespaces: [payments] }
+                  route: soc
+            """;
+
+        var error = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(yaml, "routing.yaml"));
+
+        Assert.Contains(error.Errors, e => e.Field == "routing.rules[0].match.rolled_out_within" && e.Message == "must be between 1m and 7d");
+        Assert.Contains(error.Errors, e => e.Field == "routing.rules[1].match.rolled_out_within"
+            && e.Message.StartsWith("can never match together with recent_rollout: false", StringComparison.Ordinal));
+        Assert.Contains(error.Errors, e => e.Field == "routing.rules[2].match"
+            && e.Message.Contains("enrichment.kubernetes.mode is none", StringComparison.Ordinal));
+        Assert.Contains(error.Errors, e => e.Field == "routing.rules[3].match"
+            && e.Message.Contains("row 2 ('wide') matches everything this row does", StringComparison.Ordinal));
     }
 }

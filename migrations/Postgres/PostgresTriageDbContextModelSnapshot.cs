@@ -616,6 +616,11 @@ namespace Triage.Api.Migrations.Postgres
                     b.Property<DateTimeOffset>("DecidedAt")
                         .HasColumnType("timestamp with time zone");
 
+                    b.Property<string>("Enrichment")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)");
+
                     b.Property<string>("EscalationPolicy")
                         .HasMaxLength(200)
                         .HasColumnType("character varying(200)");

@@ -597,6 +597,11 @@ namespace Triage.Api.Migrations.Sqlite
                     b.Property<long>("DecidedAt")
                         .HasColumnType("INTEGER");
 
+                    b.Property<string>("Enrichment")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("EscalationPolicy")
                         .HasMaxLength(200)
                         .HasColumnType("TEXT");

@@ -490,12 +490,22 @@ static __always_inline int deny_lookup(struct deny_key *k)
 	return bpf_map_lookup_elem(&deny_connect, k) != 0;
 }
 
+/* One denied connect is one event. When the connect syscall is traced its in-flight event is marked and completes at
+ * the syscall's exit with the real result (-EPERM); only an untraced connect gets a connect_denied event of its own. */
 static __always_inline void report_denied(struct bpf_sock_addr *ctx, __u32 family)
 {
-	struct event *e = new_scratch();
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task_btf();
+	__u32 tid = BPF_CORE_READ(t, pid);
+	struct event *pending = bpf_map_lookup_elem(&inflight, &tid);
+	struct event *e;
+	if (pending && pending->kind == EV_CONNECT) {
+		pending->flags |= EF_CONNECT_DENIED;
+		return;
+	}
+	e = new_scratch();
 	if (!e)
 		return;
+	e->flags |= EF_CONNECT_DENIED;
 	fill_task(e, t, EV_CONNECT_DENIED);
 	e->syscall = 42;
 	e->ret = -EPERM;

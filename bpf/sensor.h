@@ -38,6 +38,7 @@ enum event_kind {
 #define EF_EXE_OVERLAY (1u << 2)
 #define EF_DUP_SOCKET (1u << 3)
 #define EF_TRUNCATED_ARGS (1u << 4)
+#define EF_CONNECT_DENIED (1u << 5) /* the sensor's cgroup/connect deny refused this connect */
 
 struct event {
 	__u64 ts_ns;           /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */

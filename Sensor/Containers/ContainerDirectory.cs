@@ -13,6 +13,12 @@ internal sealed class ContainerDirectory(IContainerRuntime runtime, IPodDirector
     private readonly ConcurrentDictionary<string, ContainerMetadata> _known = new();
     private readonly ConcurrentDictionary<string, Task> _lookups = new();
 
+    /// <summary>
+    /// Raised (on a lookup thread) when the runtime's metadata of a container becomes known, so that per-namespace
+    /// enforcement can start before the container's next syscall rather than after it.
+    /// </summary>
+    public event Action<string, ContainerMetadata>? Learned;
+
     /// <summary>True when pods should be resolvable (a Kubernetes API is configured or the runtime labels pods).</summary>
     public bool ExpectsPods => pods is not null;
 
@@ -55,6 +61,7 @@ internal sealed class ContainerDirectory(IContainerRuntime runtime, IPodDirector
                     if (m is not null)
                     {
                         _known[id] = m;
+                        Learned?.Invoke(id, m with { Pod = Pod(id) });
                         break;
                     }
                     await Task.Delay(TimeSpan.FromMilliseconds(100), time);

@@ -5,26 +5,29 @@ using Sensor.Events;
 using Sensor.Kernel;
 using Sensor.Pipeline;
 using Sensor.Rules;
+using Sensor.Rules.Enforcement;
 using Triage.Contracts;
 
 namespace Sensor.Detection;
 
 /// <summary>
 /// The one seam between events and alerts: the Falco-compatible rule engine over the loaded rule pack (by default
-/// Sensor/rules/default-rules.yaml next to the binary). It also decides which syscalls the kernel must report.
+/// Sensor/rules/default-rules.yaml next to the binary). It also decides which syscalls the kernel must report, and
+/// hands every event to the <see cref="EnforcementPolicy"/> (when one is configured) so that denies follow containers
+/// as their namespaces become known and fired rules are enforced before the alert leaves.
 /// </summary>
-internal sealed class RuleDetector(RuleSet rules, string node)
+internal sealed class RuleDetector(RuleSet rules, string node, EnforcementPolicy? enforcement = null)
 {
     private readonly RuleEvaluator _evaluator = new(rules);
 
     public RuleSet Rules => rules;
 
-    public static RuleDetector Load(IReadOnlyList<string> paths, string node)
+    public static RuleDetector Load(IReadOnlyList<string> paths, string node, EnforcementPolicy? enforcement = null)
     {
         var loader = new RuleLoader();
         foreach (var p in paths)
             loader.LoadPath(p);
-        return new RuleDetector(loader.Build(), node);
+        return new RuleDetector(loader.Build(), node, enforcement);
     }
 
     /// <summary>Default rule files: rules/*.yaml beside the binary.</summary>
@@ -44,12 +47,16 @@ internal sealed class RuleDetector(RuleSet rules, string node)
     /// <summary>Alerts for the rules that fire on <paramref name="e"/> (not thread-safe: one pipeline thread).</summary>
     public IReadOnlyList<NativeAlert> Detect(SensorEvent e)
     {
+        enforcement?.Observe(e);
         var fired = _evaluator.Evaluate(e);
         if (fired.Count == 0)
             return [];
         var alerts = new List<NativeAlert>(fired.Count);
         foreach (var rule in fired.ToArray())
-            alerts.Add(_evaluator.Match(rule, e).ToNativeAlert(AlertId(node, rule.Name, e), node));
+        {
+            var enforced = enforcement?.Enforce(rule, e);
+            alerts.Add(_evaluator.Match(rule, e).ToNativeAlert(AlertId(node, rule.Name, e), node, enforced));
+        }
         return alerts;
     }
 

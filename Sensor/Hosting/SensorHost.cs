@@ -33,6 +33,12 @@ internal sealed class SensorSettings
     public string MetricsUrl { get; set; } = "http://127.0.0.1:9464";
 
     public List<string> Rules { get; set; } = [];
+
+    /// <summary>
+    /// Optional YAML file with a <c>rules:</c> section (<see cref="Sensor.Rules.RulesConfig"/>: default pack on/off,
+    /// more rule files, unknown-field policy, enforcement). When set it replaces <see cref="Rules"/>.
+    /// </summary>
+    public string? RulesConfig { get; set; }
     public bool ContainerOnly { get; set; }
 
     /// <summary>Path prefixes whose opens the kernel reports (the rules' file conditions need them).</summary>
@@ -89,15 +95,18 @@ internal static partial class SensorHost
         var time = TimeProvider.System;
         var registry = Metrics.NewCustomRegistry();
         var metrics = new SensorMetrics(registry);
-        var rulePaths = settings.Rules.Count > 0 ? settings.Rules : RuleDetector.DefaultPaths();
-        var detector = RuleDetector.Load(rulePaths, settings.Node);
+        var rulesConfig = settings.RulesConfig is { } rulesFile
+            ? Sensor.Rules.RulesConfig.FromYaml(await File.ReadAllTextAsync(rulesFile))
+            : null;
+        var rules = rulesConfig?.LoadRules() ?? RuleDetector.Load(
+            settings.Rules.Count > 0 ? settings.Rules : RuleDetector.DefaultPaths(), settings.Node).Rules;
+        var kinds = new RuleDetector(rules, settings.Node).RequiredKinds();
         var channel = Channel.CreateBounded<KernelEvent>(new BoundedChannelOptions(65_536)
         {
             SingleReader = true,
             SingleWriter = true,
             FullMode = BoundedChannelFullMode.Wait,
         });
-        var kinds = detector.RequiredKinds();
         await using var probe = KernelProbe.Start(new KernelProbeOptions
         {
             ObjectPath = objectPath,
@@ -105,6 +114,10 @@ internal static partial class SensorHost
             ContainerOnly = settings.ContainerOnly,
             WatchedPathPrefixes = settings.WatchPaths,
         }, channel.Writer, time);
+        // Enforcement acts through the probe's kernel maps (IKernelEnforcement); off unless the rules config enables it.
+        var enforcement = new Sensor.Rules.Enforcement.EnforcementPolicy(
+            rulesConfig?.Enforcement ?? new Sensor.Rules.Enforcement.EnforcementOptions(), probe);
+        var detector = new RuleDetector(rules, settings.Node, enforcement);
         var activeKinds = string.Join(", ", probe.ActiveKinds);
         LogStarted(log, detector.Rules.Rules.Count, activeKinds, settings.ServiceUrl);
         foreach (var missing in probe.Unavailable)
@@ -113,6 +126,7 @@ internal static partial class SensorHost
         var table = new ProcessTable(time);
         table.SeedFromProc();
         var containers = new ContainerDirectory(new PodmanRuntime(settings.ContainersConf), pods: null, time);
+        containers.Learned += (id, metadata) => enforcement.OnContainerLearned(id, metadata.Pod);
         var spool = new AlertSpool(settings.SpoolDir, settings.SpoolCapacity);
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
         var shipper = new AlertShipper(spool, http, new ShipperOptions { ServiceUrl = new Uri(settings.ServiceUrl), Token = settings.Token },

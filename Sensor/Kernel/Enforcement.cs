@@ -13,7 +13,9 @@ internal interface IKernelEnforcement
 {
     /// <summary>
     /// Refuses, from now on, every connect from processes in cgroup <paramref name="cgroupId"/> (0: every cgroup) to
-    /// <paramref name="address"/> (any port). The caller gets EPERM and the sensor reports a connect_denied event.
+    /// <paramref name="address"/> (any port). The caller gets EPERM. The sensor reports it once, as Falco's
+    /// <c>connect</c> with result EPERM: the traced connect's own event carries <see cref="EventFlags.ConnectDenied"/>;
+    /// when connects are not traced a <see cref="EventKind.ConnectDenied"/> event stands in for it.
     /// </summary>
     void DenyConnect(ulong cgroupId, IPAddress address);
 

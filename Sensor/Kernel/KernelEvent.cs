@@ -34,6 +34,9 @@ internal enum EventFlags : uint
     ExeOverlay = 1 << 2,
     DupSocket = 1 << 3,
     TruncatedArgs = 1 << 4,
+
+    /// <summary>The sensor's own connect deny (cgroup/connect4/6) refused this connect.</summary>
+    ConnectDenied = 1 << 5,
 }
 
 /// <summary>A kernel event copied out of the ring buffer (the buffer's memory is only valid inside the callback).</summary>

@@ -85,6 +85,22 @@ internal sealed class EventBuilder(ProcessTable processes, ContainerDirectory co
         ["dup3"] = EventKind.Dup,
     };
 
+    // Falco renders evt.arg.request of ptrace by name (PTRACE_ATTACH); rules written for Falco compare with the names.
+    private static readonly Dictionary<ulong, string> PtraceRequests = new()
+    {
+        [0] = "PTRACE_TRACEME", [1] = "PTRACE_PEEKTEXT", [2] = "PTRACE_PEEKDATA", [3] = "PTRACE_PEEKUSR",
+        [4] = "PTRACE_POKETEXT", [5] = "PTRACE_POKEDATA", [6] = "PTRACE_POKEUSR", [7] = "PTRACE_CONT", [8] = "PTRACE_KILL",
+        [9] = "PTRACE_SINGLESTEP", [12] = "PTRACE_GETREGS", [13] = "PTRACE_SETREGS", [14] = "PTRACE_GETFPREGS",
+        [15] = "PTRACE_SETFPREGS", [16] = "PTRACE_ATTACH", [17] = "PTRACE_DETACH", [18] = "PTRACE_GETFPXREGS",
+        [19] = "PTRACE_SETFPXREGS", [24] = "PTRACE_SYSCALL", [0x4200] = "PTRACE_SETOPTIONS", [0x4201] = "PTRACE_GETEVENTMSG",
+        [0x4202] = "PTRACE_GETSIGINFO", [0x4203] = "PTRACE_SETSIGINFO", [0x4204] = "PTRACE_GETREGSET",
+        [0x4205] = "PTRACE_SETREGSET", [0x4206] = "PTRACE_SEIZE", [0x4207] = "PTRACE_INTERRUPT", [0x4208] = "PTRACE_LISTEN",
+        [0x4209] = "PTRACE_PEEKSIGINFO",
+    };
+
+    internal static string PtraceRequest(ulong request) =>
+        PtraceRequests.TryGetValue(request, out var name) ? name : request.ToString(CultureInfo.InvariantCulture);
+
     private static FdInfo? Fd(KernelEvent e)
     {
         switch (e.Kind)
@@ -134,7 +150,7 @@ internal sealed class EventBuilder(ProcessTable processes, ContainerDirectory co
             EventKind.Setns => new() { ["fd"] = ((long)e.Args[0]).ToString(c), ["nstype"] = e.Args[1].ToString(c) },
             EventKind.Unshare => new() { ["flags"] = e.Args[0].ToString(c) },
             EventKind.Mount => new() { ["dev"] = e.Path2, ["dir"] = e.Path, ["flags"] = e.Args[3].ToString(c) },
-            EventKind.Ptrace => new() { ["request"] = e.Args[0].ToString(c), ["pid"] = ((long)e.Args[1]).ToString(c) },
+            EventKind.Ptrace => new() { ["request"] = PtraceRequest(e.Args[0]), ["pid"] = ((long)e.Args[1]).ToString(c) },
             EventKind.Bpf => new() { ["cmd"] = e.Args[0].ToString(c) },
             EventKind.MemfdCreate => new() { ["name"] = e.Path, ["flags"] = e.Args[1].ToString(c) },
             EventKind.Dup => new() { ["oldfd"] = e.Args[0].ToString(c), ["newfd"] = e.Args[1].ToString(c) },

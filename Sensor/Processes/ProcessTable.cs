@@ -125,7 +125,19 @@ internal sealed class ProcessTable(TimeProvider time)
                     // Keep the ppid from the fork: after a reparent the kernel's real_parent is the reaper, but the
                     // tree that matters to an analyst is who started the process.
                     var known = _live.GetValueOrDefault(e.Pid);
-                    var entry = FromEvent(e) with { Ppid = known is not null && Same(known.StartNs, e.StartBoottimeNs) ? known.Ppid : e.Ppid };
+                    var same = known is not null && Same(known.StartNs, e.StartBoottimeNs);
+                    var entry = FromEvent(e) with { Ppid = same ? known!.Ppid : e.Ppid };
+                    if (SelfReexec.IsSelfExePath(e.Path))
+                    {
+                        // A multi-call binary (busybox, runc) re-executed itself through /proc/self/exe: the kernel
+                        // names it "exe". The program that runs is the one argv[0] names, and the file is the one the
+                        // process ran before this exec.
+                        entry = entry with
+                        {
+                            Name = SelfReexec.NameFromArgv(e.Argv) ?? entry.Name,
+                            ExePath = same && known!.ExePath.Length > 0 && !SelfReexec.IsSelfExePath(known.ExePath) ? known.ExePath : entry.ExePath,
+                        };
+                    }
                     return _live[e.Pid] = entry;
                 }
                 case EventKind.Exit:
@@ -248,7 +260,8 @@ internal sealed class ProcessTable(TimeProvider time)
         Ppid = e.Ppid,
         StartNs = e.StartBoottimeNs,
         Name = e.Comm,
-        ExePath = e.Kind == EventKind.Exec ? e.Path : "",
+        // A memfd has no path: name it as the kernel does ("memfd:<name>"), not by the /dev/fd/N it was run through.
+        ExePath = e.Kind != EventKind.Exec ? "" : e.Flags.HasFlag(EventFlags.ExeFromMemfd) && e.Path2.Length > 0 ? e.Path2 : e.Path,
         Argv = e.Kind == EventKind.Exec ? e.Argv : [],
         Uid = e.Uid,
         Tty = e.Tty,
@@ -307,6 +320,9 @@ internal static class ProcReader
                 }
             }
             var startNs = startTicks * NsPerTick;
+            // Started before the sensor through /proc/self/exe: name it as the exec path above does.
+            if (name == "exe" && Path.GetFileName(exe) != "exe" && SelfReexec.NameFromArgv(argv) is { } applet)
+                name = applet;
             return new ProcessEntry
             {
                 Pid = pid,
@@ -324,5 +340,35 @@ internal static class ProcReader
         {
             return null;
         }
+    }
+}
+
+/// <summary>
+/// Multi-call binaries re-execute themselves through <c>/proc/self/exe</c> (busybox's shell runs every applet that
+/// way, runc its init). The kernel then sets comm to "exe", so every applet would look like the same process and rules
+/// on proc.name (shells, nsenter, cat reading a token, nc) would miss. The sensor names such a process after argv[0],
+/// which is what selects the applet. (argv[0] is chosen by the caller, but so are comm and the file name: proc.name is
+/// never proof of identity; proc.exepath and the upper-layer flag are what an attacker cannot choose freely.)
+/// </summary>
+internal static class SelfReexec
+{
+    /// <summary>/proc/self/exe, /proc/thread-self/exe or /proc/&lt;pid&gt;/exe.</summary>
+    public static bool IsSelfExePath(string path)
+    {
+        if (!path.StartsWith("/proc/", StringComparison.Ordinal) || !path.EndsWith("/exe", StringComparison.Ordinal))
+            return false;
+        var middle = path.AsSpan(6, path.Length - 10);
+        return middle is "self" or "thread-self" || (middle.Length > 0 && !middle.ContainsAnyExceptInRange('0', '9'));
+    }
+
+    /// <summary>Basename of argv[0], cut to the 15 characters comm holds; null when there is none.</summary>
+    public static string? NameFromArgv(IReadOnlyList<string> argv)
+    {
+        if (argv.Count == 0 || argv[0].Length == 0)
+            return null;
+        var name = argv[0][(argv[0].LastIndexOf('/') + 1)..].TrimStart('-'); // a login shell's argv[0] is "-sh"
+        if (name.Length == 0)
+            return null;
+        return name.Length > 15 ? name[..15] : name;
     }
 }

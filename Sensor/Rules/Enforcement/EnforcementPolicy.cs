@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using Sensor.Events;
+using Sensor.Kernel;
 
 namespace Sensor.Rules.Enforcement;
 
@@ -14,15 +15,18 @@ internal sealed class EnforcementPolicy
     private const long EPerm = -1;
 
     private readonly EnforcementOptions _options;
-    private readonly IEnforcementActuator _actuator;
+    private readonly IKernelEnforcement _actuator;
     private readonly HashSet<string> _denyNamespaces;
     private readonly IPAddress[] _metadataAddresses;
     private readonly HashSet<string> _metadataText;
     private readonly Dictionary<ulong, bool> _deniedCgroups = [];
     private readonly HashSet<(int Pid, ulong Start)> _killed = [];
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<ulong, string?> _observedNamespace = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ulong> _cgroupByContainer = new();
     private readonly Lock _lock = new();
+    private long _denyFailures;
 
-    public EnforcementPolicy(EnforcementOptions options, IEnforcementActuator actuator)
+    public EnforcementPolicy(EnforcementOptions options, IKernelEnforcement actuator)
     {
         _options = options;
         _actuator = actuator;
@@ -77,6 +81,85 @@ internal sealed class EnforcementPolicy
             }
         }
     }
+
+    /// <summary>
+    /// The rule detector hands every event here: the first event of a container whose pod is known (and the first after
+    /// the pod changed) programs or lifts the metadata deny of its cgroup. Cheap for every other event.
+    /// </summary>
+    public void Observe(SensorEvent sensorEvent)
+    {
+        if (!_options.Enabled || _denyNamespaces.Count == 0 || sensorEvent.Container is null || sensorEvent.Process.CgroupId == 0)
+        {
+            return;
+        }
+
+        if (sensorEvent.Container.FullId is { } id)
+        {
+            if (_cgroupByContainer.Count > 100_000)
+            {
+                _cgroupByContainer.Clear();
+            }
+
+            _cgroupByContainer.TryAdd(id, sensorEvent.Process.CgroupId);
+        }
+
+        // An event built before the pod was known says nothing about the namespace: it must not lift a deny that
+        // OnContainerLearned has already put in place.
+        var ns = sensorEvent.Kubernetes?.Namespace;
+        if (ns is null || (_observedNamespace.TryGetValue(sensorEvent.Process.CgroupId, out var known) && known == ns))
+        {
+            return;
+        }
+
+        if (_observedNamespace.Count > 100_000)
+        {
+            // Cgroup ids are never reused while the kernel runs; forgetting old ones only costs a repeated check.
+            _observedNamespace.Clear();
+        }
+
+        _observedNamespace[sensorEvent.Process.CgroupId] = ns;
+        Resolve(sensorEvent.Process.CgroupId, sensorEvent.Kubernetes);
+    }
+
+    /// <summary>
+    /// The container directory calls this as soon as it learns a container's metadata: a container seen before its
+    /// pod was known gets its deny without waiting for its next syscall.
+    /// </summary>
+    public void OnContainerLearned(string fullId, KubernetesContext? pod)
+    {
+        if (!_options.Enabled || _denyNamespaces.Count == 0 || !_cgroupByContainer.TryGetValue(fullId, out var cgroupId))
+        {
+            return;
+        }
+
+        _observedNamespace[cgroupId] = pod?.Namespace;
+        Resolve(cgroupId, pod);
+    }
+
+    /// <summary>True while connects from <paramref name="cgroupId"/> to the metadata service are denied.</summary>
+    public bool DeniesCgroup(ulong cgroupId)
+    {
+        lock (_lock)
+        {
+            return _deniedCgroups.ContainsKey(cgroupId);
+        }
+    }
+
+    private void Resolve(ulong cgroupId, KubernetesContext? pod)
+    {
+        try
+        {
+            OnContainerResolved(cgroupId, pod);
+        }
+        catch (Exception ex) when (ex is Native.BpfException or InvalidOperationException)
+        {
+            // The deny map is full or connect hooks cannot attach: the event must still reach the rules.
+            Interlocked.Increment(ref _denyFailures);
+        }
+    }
+
+    /// <summary>Deny entries that could not be programmed (map full, no cgroup v2 hierarchy); /metrics material.</summary>
+    public long DenyFailures => Interlocked.Read(ref _denyFailures);
 
     /// <summary>The sensor calls this when a container's cgroup goes away, to drop its deny entries.</summary>
     public void OnContainerRemoved(ulong cgroupId) => OnContainerResolved(cgroupId, null);
@@ -159,9 +242,9 @@ internal sealed class EnforcementPolicy
         var outcome = _actuator.KillProcess(process.Pid, process.StartTimeNs);
         return outcome switch
         {
-            KillOutcome.Killed => string.Create(CultureInfo.InvariantCulture, $"process {process.Pid} ({process.Name}) killed (SIGKILL)"),
-            KillOutcome.NotFound => string.Create(CultureInfo.InvariantCulture, $"kill of process {process.Pid} ({process.Name}) not needed: it had exited"),
-            KillOutcome.PidReused => string.Create(CultureInfo.InvariantCulture, $"kill of process {process.Pid} ({process.Name}) refused: the pid now belongs to another process"),
+            KillResult.Killed => string.Create(CultureInfo.InvariantCulture, $"process {process.Pid} ({process.Name}) killed (SIGKILL)"),
+            KillResult.NotFound => string.Create(CultureInfo.InvariantCulture, $"kill of process {process.Pid} ({process.Name}) not needed: it had exited"),
+            KillResult.PidReused => string.Create(CultureInfo.InvariantCulture, $"kill of process {process.Pid} ({process.Name}) refused: the pid now belongs to another process"),
             _ => string.Create(CultureInfo.InvariantCulture, $"kill of process {process.Pid} ({process.Name}) failed"),
         };
     }

@@ -1,4 +1,5 @@
 using System.Net;
+using Sensor.Kernel;
 using Sensor.Rules;
 using Sensor.Rules.Enforcement;
 using Sensor.Tests.Support;
@@ -11,12 +12,12 @@ public sealed class EnforcementPolicyTests
     private static readonly Lazy<RuleSet> Pack = new(() => new RuleLoader().LoadPath(RepoFiles.DefaultRules).Build());
 
     /// <summary>Stands in for the kernel maps at the seam; records calls and answers kills as configured.</summary>
-    private sealed class RecordingActuator : IEnforcementActuator
+    private sealed class RecordingActuator : IKernelEnforcement
     {
         public List<(ulong Cgroup, IPAddress Address)> Denied { get; } = [];
         public List<(ulong Cgroup, IPAddress Address)> Allowed { get; } = [];
         public List<(int Pid, ulong Start)> Kills { get; } = [];
-        public KillOutcome Outcome { get; set; } = KillOutcome.Killed;
+        public KillResult Outcome { get; set; } = KillResult.Killed;
 
         public void DenyConnect(ulong cgroupId, IPAddress address) => Denied.Add((cgroupId, address));
 
@@ -26,7 +27,7 @@ public sealed class EnforcementPolicyTests
             return true;
         }
 
-        public KillOutcome KillProcess(int pid, ulong startBoottimeNs)
+        public KillResult KillProcess(int pid, ulong startBoottimeNs)
         {
             Kills.Add((pid, startBoottimeNs));
             return Outcome;
@@ -113,7 +114,7 @@ public sealed class EnforcementPolicyTests
     [Fact]
     public void KillPolicy_ByNamespace_SparesOtherNamespacesAndTheHost()
     {
-        var actuator = new RecordingActuator { Outcome = KillOutcome.PidReused };
+        var actuator = new RecordingActuator { Outcome = KillResult.PidReused };
         var policy = new EnforcementPolicy(new EnforcementOptions
         {
             Enabled = true,

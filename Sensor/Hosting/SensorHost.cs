@@ -96,7 +96,7 @@ internal static partial class SensorHost
         var registry = Metrics.NewCustomRegistry();
         var metrics = new SensorMetrics(registry);
         var rulesConfig = settings.RulesConfig is { } rulesFile
-            ? Sensor.Rules.RulesConfig.FromYaml(await File.ReadAllTextAsync(rulesFile))
+            ? Sensor.Rules.RulesConfig.FromYaml(File.ReadAllText(rulesFile))
             : null;
         var rules = rulesConfig?.LoadRules() ?? RuleDetector.Load(
             settings.Rules.Count > 0 ? settings.Rules : RuleDetector.DefaultPaths(), settings.Node).Rules;

@@ -37,7 +37,13 @@ internal sealed class EventBuilder(ProcessTable processes, ContainerDirectory co
             Result = e.Kind == EventKind.Exec ? 0 : e.Result,
             Time = WallClock(time, e.TimestampNs),
             TimestampNs = e.TimestampNs,
-            Process = process.ToSnapshot() with { LoginUid = e.LoginUid == uint.MaxValue ? -1 : e.LoginUid },
+            // The cgroup the kernel saw at this syscall: a table entry can predate a move (runc joins the container's
+            // cgroup after it forked), and enforcement keys on the cgroup the process is in now.
+            Process = process.ToSnapshot() with
+            {
+                LoginUid = e.LoginUid == uint.MaxValue ? -1 : e.LoginUid,
+                CgroupId = e.CgroupId != 0 ? e.CgroupId : process.CgroupId,
+            },
             Ancestors = ancestors.Select(a => a.ToSnapshot()).ToList(),
             Fd = Fd(e),
             Args = Args(e),

@@ -100,7 +100,7 @@ internal sealed class EnforcementPolicy
                 _cgroupByContainer.Clear();
             }
 
-            _cgroupByContainer.TryAdd(id, sensorEvent.Process.CgroupId);
+            _cgroupByContainer[id] = sensorEvent.Process.CgroupId;
         }
 
         // An event built before the pod was known says nothing about the namespace: it must not lift a deny that

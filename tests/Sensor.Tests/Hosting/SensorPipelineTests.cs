@@ -64,7 +64,9 @@ public sealed class SensorPipelineTests(Podman podman)
         var dir = Directory.CreateTempSubdirectory("sensor-spool-");
         var spool = new AlertSpool(dir.FullName);
         var pipeline = new SensorPipeline(channel.Reader, new Sensor.Pipeline.EventBuilder(table, containers, time), detector, containers,
-            spool, new SensorMetrics(Metrics.NewCustomRegistry()), new PipelineOptions(), NullLogger<SensorPipeline>.Instance);
+            spool, new SensorMetrics(Metrics.NewCustomRegistry()),
+            // A loaded 2-vCPU machine can take seconds for podman inspect; the assertions need the pod labels.
+            new PipelineOptions { PodWait = TimeSpan.FromSeconds(15) }, NullLogger<SensorPipeline>.Instance);
         var stop = new CancellationTokenSource();
         return new Running { Probe = probe, Spool = spool, Stop = stop, Run = pipeline.RunAsync(stop.Token), Dir = dir };
     }

@@ -13,6 +13,7 @@ namespace Sensor.Tests.Rules.Live;
 /// Networking: the containers have no network (<c>--network none</c>), so connects to the metadata service and to a
 /// public pool address fail inside the container's own namespace and no packet leaves the machine.
 /// </summary>
+[Collection(LiveRulesGroup.Name)]
 public sealed class DefaultRulesLiveTests(LiveSensor sensor) : IClassFixture<LiveSensor>
 {
     private static readonly SemaphoreSlim ContainerLock = new(1, 1);
@@ -307,4 +308,15 @@ public sealed class DefaultRulesLiveTests(LiveSensor sensor) : IClassFixture<Liv
         await Exec(app, "rulehelper ptrace peek");
         await sensor.AssertNoAlert("Ptrace attach to process", app, e => e.Type == "ptrace" && e.Args["request"] == "PTRACE_PEEKDATA", "PTRACE_PEEKDATA");
     }
+}
+
+/// <summary>
+/// The live rule tests run alone: other tests run whole sensors that act on what they see on this node (evidence
+/// capture pauses and exports a container that drifted, response tests kill processes), and the drift trigger here
+/// would otherwise hand them this class's container.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class LiveRulesGroup
+{
+    public const string Name = "live rules (not in parallel with other sensors)";
 }

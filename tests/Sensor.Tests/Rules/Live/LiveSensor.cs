@@ -50,7 +50,7 @@ public sealed class LiveSensor : IAsyncDisposable
         var deadline = DateTime.UtcNow.AddSeconds(15);
         while (DateTime.UtcNow < deadline)
         {
-            var cgroup = Observed.FirstOrDefault(e => e.Container!.FullId == containerId && e.Process.CgroupId != 0)?.Process.CgroupId;
+            var cgroup = Observed.LastOrDefault(e => e.Container!.FullId == containerId && e.Process.CgroupId != 0)?.Process.CgroupId;
             if (cgroup is { } id && _enforcement!.DeniesCgroup(id))
             {
                 return;
@@ -104,7 +104,9 @@ public sealed class LiveSensor : IAsyncDisposable
             _dir = Directory.CreateTempSubdirectory("sensor-live-spool-");
             _spool = new AlertSpool(_dir.FullName);
             var pipeline = new SensorPipeline(channel.Reader, new Sensor.Pipeline.EventBuilder(table, containers, time), detector,
-                containers, _spool, new SensorMetrics(Metrics.NewCustomRegistry()), new PipelineOptions(),
+                containers, _spool, new SensorMetrics(Metrics.NewCustomRegistry()),
+                // CI's two vCPUs under a full test run can take seconds for podman inspect: wait for the metadata.
+                new PipelineOptions { PodWait = TimeSpan.FromSeconds(15) },
                 NullLogger<SensorPipeline>.Instance);
             pipeline.Observed += e =>
             {
@@ -137,8 +139,19 @@ public sealed class LiveSensor : IAsyncDisposable
     }
 
     /// <summary><c>podman exec</c> of a shell script in the container; returns exit code and output.</summary>
-    public static Task<(int Pid, int ExitCode, string Output)> Exec(string container, string script, bool tty = false) =>
-        Shell.Run("podman", tty ? ["exec", "-t", container, "sh", "-c", script] : ["exec", container, "sh", "-c", script]);
+    public static async Task<(int Pid, int ExitCode, string Output)> Exec(string container, string script, bool tty = false)
+    {
+        var result = await Shell.Run("podman", tty ? ["exec", "-t", container, "sh", "-c", script] : ["exec", container, "sh", "-c", script]);
+        RecentExecs.Enqueue($"[{result.ExitCode}] {script.ReplaceLineEndings(" ")} => {result.Output.Trim()}");
+        while (RecentExecs.Count > 4)
+        {
+            RecentExecs.TryDequeue(out _);
+        }
+
+        return result;
+    }
+
+    private static readonly ConcurrentQueue<string> RecentExecs = new();
 
     /// <summary>Alerts shipped so far (the spool, as the shipper would read it).</summary>
     public IReadOnlyList<NativeAlert> Alerts => _spool!.Peek(100_000).Select(x => x.Alert).ToList();
@@ -162,7 +175,8 @@ public sealed class LiveSensor : IAsyncDisposable
 
         var seen = string.Join("\n  ", Alerts.Where(a => a.Container?.Id == containerId[..12]).Select(a => $"{a.Rule}: {a.Output}"));
         var events = string.Join("\n  ", Observed.Where(e => e.Container!.FullId == containerId).TakeLast(40).Select(Describe));
-        Assert.Fail($"no '{rule}' alert within 15 s: {what}\nalerts from the container:\n  {seen}\nlast events:\n  {events}");
+        Assert.Fail($"no '{rule}' alert within 15 s: {what}\nlast podman execs:\n  {string.Join("\n  ", RecentExecs)}"
+            + $"\nalerts from the container:\n  {seen}\nlast events:\n  {events}");
         return null!;
     }
 

@@ -1,6 +1,11 @@
+using System.Globalization;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
+using Triage.Api.Enrichment;
+using Triage.Api.Evidence;
+using Triage.Api.OnCall;
 using Triage.Api.Persistence;
+using Triage.Api.Routing;
 using Triage.Bot.Cards;
 using Triage.Contracts;
 
@@ -29,8 +34,62 @@ internal sealed class IncidentCardMapper(TriageDbContext db, ChatOptions options
             .OrderByDescending(a => a.Time).Select(a => a.Payload).FirstOrDefaultAsync(ct);
         var timeline = await db.Timeline.AsNoTracking().Where(t => t.IncidentId == incidentId)
             .OrderBy(t => t.Id).ToListAsync(ct);
-        return Map(incident, latest is null ? null : JsonSerializer.Deserialize<NativeAlert>(latest, TriageJson.Options), timeline);
+        var card = Map(incident, latest is null ? null : JsonSerializer.Deserialize<NativeAlert>(latest, TriageJson.Options), timeline);
+
+        // The other features' sections, each from the feature's own stored result; absent until that step has run.
+        var enrichment = await EnrichmentStore.GetAsync(db, incidentId, ct);
+        var route = await db.Set<IncidentRoute>().AsNoTracking().FirstOrDefaultAsync(r => r.IncidentId == incidentId, ct);
+        var escalation = route is null ? null
+            : await db.Set<Escalation>().AsNoTracking().FirstOrDefaultAsync(e => e.IncidentId == incidentId, ct);
+        var evidence = await db.Set<EvidenceArtifact>().AsNoTracking().Where(a => a.IncidentId == incidentId)
+            .OrderBy(a => a.Id).Take(CardSections.MaxEvidence).ToListAsync(ct);
+        return card with
+        {
+            Owner = OwnerOf(enrichment, card.Owner),
+            Rollouts = enrichment?.Deployments is { } d
+                ? [.. d.Rollouts.OrderByDescending(r => r.At).Select(r => new CardRollout(
+                    $"rev {r.Revision.ToString(CultureInfo.InvariantCulture)}", r.At, r.Images.Count == 0 ? null : string.Join(", ", r.Images), r.RecordedBy) { Cause = r.ChangeCause })]
+                : [],
+            DeploymentFacts = enrichment?.Deployments is { } facts ? [.. facts.Facts.Select(f => f.Text)] : [],
+            Runbook = enrichment?.Runbook is { } runbook
+                ? new CardRunbook(runbook.Title, Absolute(runbook.Link)) { FirstSteps = runbook.FirstSteps }
+                : null,
+            Route = route is null ? null : new CardRoute(
+                route.InformedTeam is { } informed ? [route.PrimaryTeam, informed] : [route.PrimaryTeam],
+                string.Join("; ", route.Why.Split('\n', StringSplitOptions.RemoveEmptyEntries)))
+            {
+                Row = route.Row,
+                EscalationLevel = escalation is { State: EscalationState.Active } ? escalation.Level + 1 : null,
+                Paged = escalation?.LastPaged,
+                NextEscalationAt = escalation is { State: EscalationState.Active } ? escalation.NextFireAt : null,
+            },
+            Evidence = [.. evidence.Select(EvidenceLink).OfType<CardLink>()],
+        };
     }
+
+    private static CardOwner? OwnerOf(EnrichmentDocument? enrichment, CardOwner? fallback) =>
+        enrichment?.Owner is { Team: { } team } owner
+            ? new CardOwner(team, owner.Source) { Detail = owner.Detail }
+            : fallback;
+
+    /// <summary>Captured evidence as a download link; a capture that failed says why instead.</summary>
+    private CardLink? EvidenceLink(EvidenceArtifact a)
+    {
+        var title = string.Create(CultureInfo.InvariantCulture, $"{a.Kind}: {a.Name} ({a.Size:N0} bytes, {a.Node})");
+        if (a.Unavailable is { } why)
+        {
+            return new CardLink($"{a.Kind}: {a.Name} — not captured: {why}", Absolute($"/api/v1/evidence/{a.Id}") ?? $"/api/v1/evidence/{a.Id}");
+        }
+
+        // Without a public base URL the API path is still shown (as text): an operator can fetch it with a token.
+        return a.Sha256 is null ? null : new CardLink(title, Absolute($"/api/v1/evidence/{a.Id}/content") ?? $"/api/v1/evidence/{a.Id}/content");
+    }
+
+    /// <summary>An API path made absolute with <see cref="ChatOptions.PublicBaseUrl"/>; null without one (chat needs absolute links).</summary>
+    private string? Absolute(string pathOrUrl) =>
+        Uri.TryCreate(pathOrUrl, UriKind.Absolute, out var absolute) && absolute.Scheme is "http" or "https" ? pathOrUrl
+        : options.PublicBaseUrl is { } baseUrl ? $"{baseUrl.TrimEnd('/')}/{pathOrUrl.TrimStart('/')}"
+        : null;
 
     public IncidentCard Map(Incident incident, NativeAlert? alert, IReadOnlyList<TimelineEntry> timeline)
     {

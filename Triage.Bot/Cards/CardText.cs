@@ -114,29 +114,38 @@ public static class CardText
         return last is null ? status : $"{status} ({last.Kind.Replace('_', ' ')} by {last.Actor})";
     }
 
-    public static string Route(CardRoute route)
+    /// <summary>"payments (from workload_label: label team=payments on Deployment shop/cart), #payments-oncall".</summary>
+    public static string Owner(CardOwner owner) =>
+        $"{owner.Team} (from {owner.Source}{(owner.Detail is { Length: > 0 } d ? ": " + d : "")}){(owner.Contact is null ? "" : ", " + owner.Contact)}";
+
+    /// <summary>"payments + soc — row imds-both: credential access …".</summary>
+    public static string Route(CardRoute route) =>
+        $"{string.Join(" + ", route.Teams)} — {(route.Row is { Length: > 0 } row ? $"row {row}: " : "")}{route.Why}";
+
+    /// <summary>"level 2, paged carol, next escalation …", or null without an escalation policy in force.</summary>
+    public static string? Escalation(CardRoute route)
     {
-        var text = $"{string.Join(" + ", route.Teams)} — {route.Why}";
+        var parts = new List<string>();
         if (route.EscalationLevel is { } level)
         {
-            text += string.Create(CultureInfo.InvariantCulture, $"; level {level}");
+            parts.Add(string.Create(CultureInfo.InvariantCulture, $"level {level}"));
         }
 
         if (route.Paged is { } paged)
         {
-            text += $", paged {paged}";
+            parts.Add($"paged {paged}");
         }
 
         if (route.NextEscalationAt is { } next)
         {
-            text += $", next escalation {Time(next)}";
+            parts.Add($"next escalation {Time(next)}");
         }
 
-        return text;
+        return parts.Count == 0 ? null : string.Join(", ", parts);
     }
 
     public static string Rollout(CardRollout r) =>
-        $"{r.Revision} at {Time(r.At)}{(r.Image is null ? "" : " — " + r.Image)}{(r.By is null ? "" : " by " + r.By)}";
+        $"{r.Revision} at {Time(r.At)}{(r.Image is null ? "" : " — " + r.Image)}{(r.By is null ? "" : " by " + r.By)}{(r.Cause is { Length: > 0 } c ? " (" + c + ")" : "")}";
 
     public static string Votes(CardVotes v)
     {

@@ -39,7 +39,8 @@ public sealed record IncidentCard
     /// <summary>Who acted and when: acknowledged, escalated, resolved … newest last.</summary>
     public IReadOnlyList<CardActivity> Activity { get; init; } = [];
 
-    public CardLink? Runbook { get; init; }
+    /// <summary>Enrichment: the matched runbook, its link and first steps.</summary>
+    public CardRunbook? Runbook { get; init; }
 
     /// <summary>Link to the incident in the API (or a UI), shown as "Details".</summary>
     public string? DetailsUrl { get; init; }
@@ -53,10 +54,13 @@ public sealed record IncidentCard
     /// <summary>Enrichment: recent rollouts of the workload, newest first.</summary>
     public IReadOnlyList<CardRollout> Rollouts { get; init; } = [];
 
+    /// <summary>Enrichment: facts derived from the rollouts, e.g. "rolled out 7 minutes before the alert".</summary>
+    public IReadOnlyList<string> DeploymentFacts { get; init; } = [];
+
     /// <summary>Suppression voting: the benign / not benign tally.</summary>
     public CardVotes? Votes { get; init; }
 
-    /// <summary>Response: captured evidence and results of response actions.</summary>
+    /// <summary>Evidence: captured bundles with their download links.</summary>
     public IReadOnlyList<CardLink> Evidence { get; init; } = [];
 
     /// <summary>
@@ -96,11 +100,25 @@ public sealed record CardActivity(string Kind, string Actor, DateTimeOffset At, 
 public sealed record CardLink(string Title, string Url);
 
 /// <summary>The owning team and the evidence for it (label, namespace annotation, ownership rule …).</summary>
-public sealed record CardOwner(string Team, string Source, string? Contact = null);
+/// <param name="Source">Which source decided, e.g. <c>workload_label</c>, <c>namespace_mapping</c>, <c>fallback</c>.</param>
+public sealed record CardOwner(string Team, string Source, string? Contact = null)
+{
+    /// <summary>The evidence in one line, e.g. <c>label team=payments on Deployment shop/cart</c>.</summary>
+    public string? Detail { get; init; }
+}
+
+/// <summary>The runbook matched for the rule: title, link (absolute, or null when no public URL is known), first steps.</summary>
+public sealed record CardRunbook(string Title, string? Url)
+{
+    public IReadOnlyList<string> FirstSteps { get; init; } = [];
+}
 
 /// <summary>Where the incident was routed and why, and where escalation stands.</summary>
 public sealed record CardRoute(IReadOnlyList<string> Teams, string Why)
 {
+    /// <summary>The routing matrix row that matched (<c>default</c> when none did).</summary>
+    public string? Row { get; init; }
+
     /// <summary>Current escalation level (1 = first responder) when an escalation policy applies.</summary>
     public int? EscalationLevel { get; init; }
 
@@ -112,7 +130,11 @@ public sealed record CardRoute(IReadOnlyList<string> Teams, string Why)
 }
 
 /// <summary>A rollout of the workload: revision or image, when, by whom.</summary>
-public sealed record CardRollout(string Revision, DateTimeOffset At, string? Image = null, string? By = null);
+public sealed record CardRollout(string Revision, DateTimeOffset At, string? Image = null, string? By = null)
+{
+    /// <summary>The recorded change cause (<c>kubernetes.io/change-cause</c>), if any.</summary>
+    public string? Cause { get; init; }
+}
 
 /// <summary>The suppression vote tally.</summary>
 public sealed record CardVotes(int Benign, int NotBenign)

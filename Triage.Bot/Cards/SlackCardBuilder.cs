@@ -31,14 +31,7 @@ public static class SlackCardBuilder
             blocks.Add(Section(Escape(card.Output)));
         }
 
-        var w = card.Workload;
-        blocks.Add(Fields(
-            ("Status", CardText.Status(card)),
-            ("Namespace", w.Namespace ?? "—"),
-            ("Pod", w.Pod ?? "—"),
-            ("Workload", CardText.Workload(w)),
-            ("Node", w.Node ?? "—"),
-            ("Image", w.Image ?? "—")));
+        blocks.Add(Fields(CardSections.Summary(card)));
 
         if (card.ProcessTree.Count > 0)
         {
@@ -50,63 +43,21 @@ public static class SlackCardBuilder
             blocks.Add(Section("*Syscall* `" + Escape(CardText.Syscall(syscall)).Replace('`', '\'') + "`"));
         }
 
-        var context = new List<(string, string)>();
-        if (card.Owner is { } owner)
+        if (CardSections.Context(card) is { Count: > 0 } context)
         {
-            context.Add(("Owner", $"{owner.Team} (from {owner.Source}){(owner.Contact is null ? "" : ", " + owner.Contact)}"));
+            blocks.Add(Fields(context));
         }
 
-        if (card.Route is { } route)
+        foreach (var list in CardSections.Lists(card))
         {
-            context.Add(("Route", CardText.Route(route)));
-        }
-
-        if (card.Votes is { } votes)
-        {
-            context.Add(("Suppression votes", CardText.Votes(votes)));
-        }
-
-        if (context.Count > 0)
-        {
-            blocks.Add(Fields([.. context]));
-        }
-
-        if (card.Rollouts.Count > 0)
-        {
-            blocks.Add(Section("*Recent rollouts*\n" + string.Join("\n",
-                card.Rollouts.Take(5).Select(r => "• " + Escape(CardText.Rollout(r))))));
-        }
-
-        if (card.Evidence.Count > 0)
-        {
-            blocks.Add(Section("*Evidence*\n" + string.Join("\n", card.Evidence.Take(10).Select(e => "• " + Link(e)))));
-        }
-
-        var links = new List<string>();
-        if (card.Runbook is { } runbook)
-        {
-            links.Add("📘 Runbook: " + Link(runbook));
-        }
-
-        if (card.DetailsUrl is { } details)
-        {
-            links.Add(Link(new CardLink($"Incident #{card.IncidentId}", details)));
-        }
-        else
-        {
-            links.Add($"Incident #{card.IncidentId}");
-        }
-
-        links.Add($"{card.AlertCount} alert{(card.AlertCount == 1 ? "" : "s")}, first {CardText.Time(card.FirstSeen)}, last {CardText.Time(card.LastSeen)}");
-        if (card.Tags.Count > 0)
-        {
-            links.Add(Escape(string.Join(" ", card.Tags.Take(12))));
+            var lines = list.Lines.Select((line, i) => (list.Numbered ? $"{i + 1}. " : "• ") + Line(line));
+            blocks.Add(Section($"*{Escape(list.Heading)}*\n" + string.Join("\n", lines)));
         }
 
         var contextBlock = new JsonArray();
-        foreach (var link in links.Take(10))
+        foreach (var line in CardSections.Footer(card).Take(10))
         {
-            contextBlock.Add(new JsonObject { ["type"] = "mrkdwn", ["text"] = CardText.Truncate(link, MaxSectionText) });
+            contextBlock.Add(new JsonObject { ["type"] = "mrkdwn", ["text"] = TruncateMrkdwn(Line(line), MaxSectionText) });
         }
 
         blocks.Add(new JsonObject { ["type"] = "context", ["elements"] = contextBlock });
@@ -211,7 +162,7 @@ public static class SlackCardBuilder
         ["text"] = new JsonObject { ["type"] = "mrkdwn", ["text"] = TruncateMrkdwn(mrkdwn, MaxSectionText) },
     };
 
-    private static JsonObject Fields(params (string Title, string Value)[] fields)
+    private static JsonObject Fields(IReadOnlyList<CardFact> fields)
     {
         var array = new JsonArray();
         foreach (var (title, value) in fields.Take(10))
@@ -243,6 +194,12 @@ public static class SlackCardBuilder
 
         return fences % 2 == 1 ? cut + "```" : cut;
     }
+
+    /// <summary>A line in mrkdwn: escaped text, a link first when it has one.</summary>
+    private static string Line(CardLine line) =>
+        line.Link is { } link
+            ? Link(link) + (line.Text.Length > 0 ? " " + Escape(line.Text) : "")
+            : Escape(line.Text);
 
     private static string Link(CardLink link) => $"<{link.Url.Replace("|", "%7C", StringComparison.Ordinal)}|{Escape(link.Title)}>";
 

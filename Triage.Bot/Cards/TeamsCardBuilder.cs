@@ -45,13 +45,7 @@ public static class TeamsCardBuilder
             body.Add(Text(CardText.Truncate(card.Output, 2000)));
         }
 
-        body.Add(Facts(
-            ("Status", CardText.Status(card)),
-            ("Namespace", w.Namespace ?? "—"),
-            ("Pod", w.Pod ?? "—"),
-            ("Workload", CardText.Workload(w)),
-            ("Node", w.Node ?? "—"),
-            ("Image", w.Image ?? "—")));
+        body.Add(Facts(CardSections.Summary(card)));
 
         if (card.ProcessTree.Count > 0)
         {
@@ -72,51 +66,19 @@ public static class TeamsCardBuilder
             body.Add(new JsonObject { ["type"] = "TextBlock", ["text"] = CardText.Truncate(CardText.Syscall(syscall), 1000), ["fontType"] = "Monospace", ["wrap"] = true, ["spacing"] = "Small" });
         }
 
-        var context = new List<(string, string)>();
-        if (card.Owner is { } owner)
+        if (CardSections.Context(card) is { Count: > 0 } context)
         {
-            context.Add(("Owner", $"{owner.Team} (from {owner.Source}){(owner.Contact is null ? "" : ", " + owner.Contact)}"));
+            body.Add(Facts(context));
         }
 
-        if (card.Route is { } route)
+        foreach (var list in CardSections.Lists(card))
         {
-            context.Add(("Route", CardText.Route(route)));
+            body.Add(Heading(CardText.Truncate(list.Heading, 200)));
+            var lines = list.Lines.Select(Line).Where(l => l.Length > 0).Select((line, i) => (list.Numbered ? $"{i + 1}. " : "- ") + line);
+            body.Add(Text(string.Join("\n", lines)));
         }
 
-        if (card.Votes is { } votes)
-        {
-            context.Add(("Suppression votes", CardText.Votes(votes)));
-        }
-
-        if (context.Count > 0)
-        {
-            body.Add(Facts([.. context]));
-        }
-
-        if (card.Rollouts.Count > 0)
-        {
-            body.Add(Heading("Recent rollouts"));
-            body.Add(Text(string.Join("\n", card.Rollouts.Take(5).Select(r => "- " + CardText.Truncate(CardText.Rollout(r), 300)))));
-        }
-
-        if (card.Evidence.Count > 0)
-        {
-            body.Add(Heading("Evidence"));
-            body.Add(Text(string.Join("\n", card.Evidence.Where(e => e.Url.Length <= MaxUrl).Take(10).Select(e => $"- [{CardText.Truncate(e.Title, 100)}]({e.Url})"))));
-        }
-
-        var footer = new List<string>();
-        if (card.Runbook is { } runbook)
-        {
-            footer.Add($"Runbook: [{CardText.Truncate(runbook.Title, 100)}]({runbook.Url})");
-        }
-
-        footer.Add($"Incident #{card.IncidentId} · {card.AlertCount} alert{(card.AlertCount == 1 ? "" : "s")} · first {CardText.Time(card.FirstSeen)} · last {CardText.Time(card.LastSeen)}");
-        if (card.Tags.Count > 0)
-        {
-            footer.Add(string.Join(" ", card.Tags.Take(12)));
-        }
-
+        var footer = CardSections.Footer(card).Select(Line).Where(l => l.Length > 0).ToList();
         foreach (var activity in card.Activity.TakeLast(3))
         {
             footer.Add(CardText.Truncate(CardText.Activity(activity), 300));
@@ -153,9 +115,9 @@ public static class TeamsCardBuilder
             AddActions(card, actions);
         }
 
-        if (card.Runbook is { } rb)
+        if (card.Runbook is { Url: { } runbookUrl } && runbookUrl.Length <= MaxUrl)
         {
-            actions.Add(new JsonObject { ["type"] = "Action.OpenUrl", ["title"] = "Runbook", ["url"] = rb.Url });
+            actions.Add(new JsonObject { ["type"] = "Action.OpenUrl", ["title"] = "Runbook", ["url"] = runbookUrl });
         }
 
         if (card.DetailsUrl is { } details)
@@ -317,7 +279,21 @@ public static class TeamsCardBuilder
 
     private static JsonObject Text(string text) => new() { ["type"] = "TextBlock", ["text"] = text, ["wrap"] = true };
 
-    private static JsonObject Facts(params (string Title, string Value)[] facts)
+    /// <summary>A line in the card's Markdown subset; a link longer than <see cref="MaxUrl"/> is dropped, not cut.</summary>
+    private static string Line(CardLine line)
+    {
+        var text = CardText.Truncate(line.Text, 300);
+        if (line.Link is not { } link)
+        {
+            return text;
+        }
+
+        var title = CardText.Truncate(link.Title, 100);
+        var linked = link.Url.Length <= MaxUrl ? $"[{title}]({link.Url})" : title;
+        return text.Length > 0 ? $"{linked} {text}" : linked;
+    }
+
+    private static JsonObject Facts(IReadOnlyList<CardFact> facts)
     {
         var array = new JsonArray();
         foreach (var (title, value) in facts)

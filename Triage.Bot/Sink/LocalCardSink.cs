@@ -116,7 +116,6 @@ public sealed class LocalCardSink(string directory, TimeProvider time) : IDispos
     private static void RenderCard(StringBuilder html, IncidentCard card, JsonArray history)
     {
         static string E(string? s) => WebUtility.HtmlEncode(s ?? "—");
-        var w = card.Workload;
         html.Append($"<div class=\"card sev-{E(card.Severity.ToLowerInvariant())}\" id=\"incident-{card.IncidentId}\">");
         html.Append($"<h2>{E(CardText.Title(card))}</h2>");
         if (card.Output is not null)
@@ -125,31 +124,14 @@ public sealed class LocalCardSink(string directory, TimeProvider time) : IDispos
         }
 
         html.Append("<dl>");
-        void Row(string title, string? value) => html.Append($"<dt>{E(title)}</dt><dd>{E(value)}</dd>");
-        Row("Status", CardText.Status(card));
-        Row("Namespace", w.Namespace);
-        Row("Pod", w.Pod);
-        Row("Workload", CardText.Workload(w));
-        Row("Node", w.Node);
-        Row("Image", w.Image);
+        foreach (var fact in CardSections.Summary(card).Concat(CardSections.Context(card)))
+        {
+            html.Append($"<dt>{E(fact.Title)}</dt><dd>{E(fact.Value)}</dd>");
+        }
+
         if (card.Syscall is { } syscall)
         {
-            Row("Syscall", CardText.Syscall(syscall));
-        }
-
-        if (card.Owner is { } owner)
-        {
-            Row("Owner", $"{owner.Team} (from {owner.Source})");
-        }
-
-        if (card.Route is { } route)
-        {
-            Row("Route", CardText.Route(route));
-        }
-
-        if (card.Votes is { } votes)
-        {
-            Row("Suppression votes", CardText.Votes(votes));
+            html.Append($"<dt>Syscall</dt><dd>{E(CardText.Syscall(syscall))}</dd>");
         }
 
         html.Append("</dl>");
@@ -158,34 +140,24 @@ public sealed class LocalCardSink(string directory, TimeProvider time) : IDispos
             html.Append($"<strong>Process tree</strong><pre>{E(CardText.ProcessTree(card.ProcessTree))}</pre>");
         }
 
-        if (card.Rollouts.Count > 0)
+        foreach (var list in CardSections.Lists(card))
         {
-            html.Append("<strong>Recent rollouts</strong><ul>");
-            foreach (var r in card.Rollouts)
+            html.Append($"<strong>{E(list.Heading)}</strong>").Append(list.Numbered ? "<ol>" : "<ul>");
+            foreach (var line in list.Lines)
             {
-                html.Append($"<li>{E(CardText.Rollout(r))}</li>");
+                html.Append("<li>").Append(Line(line)).Append("</li>");
             }
 
-            html.Append("</ul>");
+            html.Append(list.Numbered ? "</ol>" : "</ul>");
         }
 
-        var links = card.Evidence.ToList();
-        if (card.Runbook is { } runbook)
+        html.Append("<p>");
+        foreach (var line in CardSections.Footer(card))
         {
-            links.Insert(0, runbook with { Title = "Runbook: " + runbook.Title });
+            html.Append(Line(line)).Append(" &nbsp; ");
         }
 
-        if (links.Count > 0)
-        {
-            html.Append("<p>");
-            foreach (var link in links)
-            {
-                html.Append($"<a href=\"{E(link.Url)}\">{E(link.Title)}</a> &nbsp; ");
-            }
-
-            html.Append("</p>");
-        }
-
+        html.Append("</p>");
         html.Append("<div class=\"buttons\">");
         foreach (var action in CardActions.Offered(card))
         {
@@ -199,9 +171,17 @@ public sealed class LocalCardSink(string directory, TimeProvider time) : IDispos
             html.Append(E(CardText.Activity(a))).Append("<br>");
         }
 
-        html.Append($"Incident #{card.IncidentId} · {card.AlertCount} alert(s) · card history: ");
+        html.Append("Card history: ");
         html.Append(E(string.Join(", ", history.Select(h => $"{h?["change"]} {h?["at"]}"))));
         html.Append($" · <a href=\"incident-{card.IncidentId}.json\">JSON bodies</a></p></div>\n");
+    }
+
+    private static string Line(CardLine line)
+    {
+        var text = WebUtility.HtmlEncode(line.Text);
+        return line.Link is { } link
+            ? $"<a href=\"{WebUtility.HtmlEncode(link.Url)}\">{WebUtility.HtmlEncode(link.Title)}</a> {text}"
+            : text;
     }
 
     private static async Task WriteAtomicallyAsync(string path, string content, CancellationToken ct)

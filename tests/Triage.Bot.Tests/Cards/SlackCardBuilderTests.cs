@@ -69,7 +69,7 @@ public sealed class SlackCardBuilderTests
             Assert.Contains(section, full, StringComparison.Ordinal);
         }
 
-        Assert.Contains("payments (from label app.kubernetes.io/team)", full, StringComparison.Ordinal);
+        Assert.Contains("payments (from label app.kubernetes.io/team: label team=payments on Deployment payments/checkout)", full, StringComparison.Ordinal);
         Assert.Contains("Benign 1 · Not benign 0 (needs 2)", full, StringComparison.Ordinal);
         Assert.Contains("escalated by alice", full, StringComparison.Ordinal);
     }

@@ -31,16 +31,17 @@ internal static class SampleCards
         ],
         Syscall = new CardSyscall("connect", new Dictionary<string, string> { ["fd"] = "3", ["addr"] = "169.254.169.254:80" }, 0),
         Tags = ["T1552.005", "mitre_credential_access", "container"],
-        Runbook = new CardLink("IMDS credential access", "https://runbooks.example/imds"),
+        Runbook = new CardRunbook("IMDS credential access", "https://runbooks.example/imds") { FirstSteps = ["Is the pod expected to call the metadata service?", "Block egress to 169.254.169.254 for the pod"] },
         DetailsUrl = $"http://127.0.0.1:8080/api/v1/incidents/{id}",
     };
 
     public static IncidentCard Full(long id = 43) => Imds(id, "acknowledged") with
     {
         Activity = [new CardActivity("acknowledged", "alice", T0.AddMinutes(3), "from Slack"), new CardActivity("escalated", "alice", T0.AddMinutes(4), "to SOC")],
-        Owner = new CardOwner("payments", "label app.kubernetes.io/team", "#payments-oncall"),
-        Route = new CardRoute(["payments", "soc"], "credential access on a platform workload goes to both") { EscalationLevel = 2, Paged = "carol", NextEscalationAt = T0.AddMinutes(15) },
-        Rollouts = [new CardRollout("checkout-7d9f (rev 12)", T0.AddMinutes(-30), "registry.local/checkout:1.4.2", "argo-cd")],
+        Owner = new CardOwner("payments", "label app.kubernetes.io/team", "#payments-oncall") { Detail = "label team=payments on Deployment payments/checkout" },
+        Route = new CardRoute(["payments", "soc"], "credential access on a platform workload goes to both") { Row = "imds-both", EscalationLevel = 2, Paged = "carol", NextEscalationAt = T0.AddMinutes(15) },
+        Rollouts = [new CardRollout("checkout-7d9f (rev 12)", T0.AddMinutes(-30), "registry.local/checkout:1.4.2", "argo-cd") { Cause = "bump checkout to 1.4.2" }],
+        DeploymentFacts = ["rolled out 30 minutes before the alert", "image changed in the last rollout"],
         Votes = new CardVotes(1, 0) { Needed = 2 },
         Evidence = [new CardLink("File-system diff", "http://127.0.0.1:8080/evidence/1/diff.txt"), new CardLink("Process list", "http://127.0.0.1:8080/evidence/1/ps.txt")],
     };
@@ -51,7 +52,9 @@ internal static class SampleCards
         Rule = new string('R', 400),
         Output = string.Concat(Enumerable.Repeat("very long output <&> ", 1000)),
         ProcessTree = [.. Enumerable.Range(1, 60).Select(i => new CardProcess(i, "/usr/bin/" + new string('x', 100), new string('c', 5000)))],
-        Rollouts = [.. Enumerable.Range(1, 50).Select(i => new CardRollout(new string('v', 500), T0.AddMinutes(-i)))],
+        Rollouts = [.. Enumerable.Range(1, 50).Select(i => new CardRollout(new string('v', 500), T0.AddMinutes(-i)) { Cause = new string('c', 3000) })],
+        DeploymentFacts = [.. Enumerable.Range(1, 30).Select(i => new string('f', 1000))],
+        Runbook = new CardRunbook(new string('t', 500), "https://runbooks.example/" + new string('r', 2000)) { FirstSteps = [.. Enumerable.Range(1, 40).Select(i => new string('s', 2000))] },
         Evidence = [.. Enumerable.Range(1, 50).Select(i => new CardLink(new string('e', 300), "http://127.0.0.1/" + new string('u', 400)))],
         Tags = [.. Enumerable.Range(1, 100).Select(i => "tag" + i)],
         Owner = new CardOwner(new string('o', 3000), new string('s', 3000)),

@@ -28,12 +28,16 @@ internal sealed class ChatHarness : IAsyncDisposable
     public FakeSlackWebApi Slack { get; }
     public FakeBotFramework Teams { get; }
 
-    public static async Task<ChatHarness> StartAsync()
+    /// <param name="database">SQLite or PostgreSQL.</param>
+    /// <param name="extraYaml">More top-level configuration sections (enrichment, routing …).</param>
+    /// <param name="publicBaseUrl">chat.public_base_url: links on cards are absolute only with it.</param>
+    public static async Task<ChatHarness> StartAsync(DatabaseKind database = DatabaseKind.Sqlite, string extraYaml = "", string? publicBaseUrl = null)
     {
         var slack = (await FakeSlackWebApi.StartAsync()).AddChannel(Channel).AddUser("U0ALICE").AddUser("U0CAROL").AddUser("U0NOBODY");
         var teams = (await FakeBotFramework.StartAsync()).AddChannel(TeamsChannel);
         var yaml = $"""
             chat:
+              {(publicBaseUrl is null ? "" : "public_base_url: " + publicBaseUrl)}
               slack:
                 bot_token: {slack.Token}
                 signing_secret: {SigningSecret}
@@ -49,16 +53,17 @@ internal sealed class ChatHarness : IAsyncDisposable
                 default_channel: "{TeamsChannel}"
             delivery:
               poll_interval: 1s
+            {extraYaml}
             """;
-        var host = await TriageTestHost.StartAsync(extraYaml: yaml);
+        var host = await TriageTestHost.StartAsync(database, extraYaml: yaml);
         return new ChatHarness(host, slack, teams);
     }
 
     /// <summary>Ingests an alert and waits for its card in Slack; returns the incident id and the message.</summary>
-    public async Task<(long Id, FakeSlackMessage Card)> IncidentAsync(CancellationToken ct)
+    public async Task<(long Id, FakeSlackMessage Card)> IncidentAsync(CancellationToken ct, Triage.Contracts.NativeAlert? alert = null)
     {
         var response = await Host.Ingest.PostAsync("/api/v1/alerts",
-            new StringContent(System.Text.Json.JsonSerializer.Serialize(Some.Alert(), TriageJson.Options), Encoding.UTF8, "application/json"), ct);
+            new StringContent(System.Text.Json.JsonSerializer.Serialize(alert ?? Some.Alert(), TriageJson.Options), Encoding.UTF8, "application/json"), ct);
         response.EnsureSuccessStatusCode();
         var incidents = await TriageTestHost.ReadJsonAsync(await Host.Operator.GetAsync("/api/v1/incidents", ct));
         var id = incidents.GetProperty("items")[0].GetProperty("id").GetInt64();

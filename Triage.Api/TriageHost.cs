@@ -9,7 +9,8 @@ namespace Triage.Api;
 
 /// <summary>
 /// The command line and the web host. Usage:
-/// <c>Triage.Api [serve|migrate] [--config &lt;file&gt;] [--db &lt;sqlite path | postgres connection string&gt;] [--urls &lt;url&gt;]</c>.
+/// <c>Triage.Api [serve|migrate] [--config &lt;file&gt;] [--db &lt;sqlite path | postgres connection string&gt;] [--urls &lt;url&gt;]</c>,
+/// or <c>Triage.Api route explain --alert &lt;alert.json&gt; [--config &lt;file&gt;] ...</c> (see <see cref="Routing.RouteExplainCommand"/>).
 /// Tests build the same host through <see cref="BuildApp"/> with their own configuration.
 /// </summary>
 internal static class TriageHost
@@ -39,8 +40,13 @@ internal static class TriageHost
                 return 0;
             case "migrate":
                 return await MigrateAsync(config);
+            case "route" when args.Length > 1 && args[1] == "explain":
+                return await Routing.RouteExplainCommand.RunAsync(config, options, Console.Out, Console.Error, TimeProvider.System);
+            case "route":
+                await Console.Error.WriteLineAsync(Routing.RouteExplainCommand.Usage);
+                return 2;
             default:
-                await Console.Error.WriteLineAsync($"Unknown command '{command}'. Commands: serve (default), migrate.");
+                await Console.Error.WriteLineAsync($"Unknown command '{command}'. Commands: serve (default), migrate, route explain.");
                 return 2;
         }
     }

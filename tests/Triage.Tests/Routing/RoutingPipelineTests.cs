@@ -152,4 +152,66 @@ public sealed class RoutingPipelineTests : IAsyncLifetime
         Assert.Contains(fallback.GetProperty("why").EnumerateArray(), w => w.GetString()!.StartsWith("enrichment facts unknown", StringComparison.Ordinal));
         Assert.Equal(System.Net.HttpStatusCode.BadRequest, bad.StatusCode);
     }
+    [Fact]
+    public async Task RouteExplainCommand_JsonIsTheEndpointsBody_AndTextSaysTheSame()
+    {
+        await using var host = await StartHostAsync();
+        var alert = Some.Alert(time: Now);
+        var file = Path.Combine(Path.GetTempPath(), $"alert-{Guid.NewGuid():N}.json");
+        await File.WriteAllTextAsync(file, JsonSerializer.Serialize(alert, TriageJson.Options), Ct);
+        string[] facts = ["--owning-team", "payments", "--rolled-out-before", "12m", "--image-changed", "true"];
+        try
+        {
+            var endpoint = await (await host.Operator.PostAsJsonAsync(
+                "/api/v1/routing/explain?owning_team=payments&rolled_out_before=12m&image_changed=true", alert, TriageJson.Options, Ct))
+                .Content.ReadAsStringAsync(Ct);
+            var json = new StringWriter();
+            var text = new StringWriter();
+            var errors = new StringWriter();
+
+            var jsonExit = await Triage.Api.Routing.RouteExplainCommand.RunAsync(host.Config, ["--alert", file, .. facts, "--json"], json, errors, TimeProvider.System);
+            var textExit = await Triage.Api.Routing.RouteExplainCommand.RunAsync(host.Config, ["--alert", file, .. facts], text, errors, TimeProvider.System);
+            var badExit = await Triage.Api.Routing.RouteExplainCommand.RunAsync(host.Config, ["--alert", file, "--rolled-out-before", "soon"], text, errors, TimeProvider.System);
+
+            Assert.Equal((0, 0, 2), (jsonExit, textExit, badExit));
+            Assert.Equal(endpoint, json.ToString().TrimEnd());
+            Assert.StartsWith("route: both → primary payments, informed soc (row 0 'fresh-image-change')", text.ToString(), StringComparison.Ordinal);
+            Assert.Contains("      [x] rolled_out_within: newest rollout 12 minutes before the alert is within 15 minutes before it", text.ToString(), StringComparison.Ordinal);
+            Assert.Contains("--rolled-out-before 'soon' is not a duration", errors.ToString(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
+    public async Task TriageApiRouteExplain_AsAProcess_PrintsTheExplanationForTheExampleConfig()
+    {
+        var file = Path.Combine(Path.GetTempPath(), $"alert-{Guid.NewGuid():N}.json");
+        await File.WriteAllTextAsync(file, JsonSerializer.Serialize(Some.Alert(time: Now), TriageJson.Options), Ct);
+        try
+        {
+            var start = new System.Diagnostics.ProcessStartInfo("dotnet")
+            {
+                ArgumentList = { Path.Combine(AppContext.BaseDirectory, "Triage.Api.dll"), "route", "explain", "--alert", file,
+                    "--config", Path.Combine(AppContext.BaseDirectory, "config", "triage.example.yaml") },
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            };
+            using var process = System.Diagnostics.Process.Start(start)!;
+            var output = await process.StandardOutput.ReadToEndAsync(Ct);
+            var error = await process.StandardError.ReadToEndAsync(Ct);
+            await process.WaitForExitAsync(Ct);
+
+            Assert.True(process.ExitCode == 0, error);
+            // The example's first row: credential access (T1552.005) at Critical goes to both, the SOC paged.
+            Assert.StartsWith("route: both → primary soc, informed platform (row 0 'credential-access')", output, StringComparison.Ordinal);
+            Assert.Contains("  - row 0 'credential-access' matched: tag 'T1552.005' is present; priority Critical >= Critical", output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
 }

@@ -7,6 +7,7 @@ using Triage.Api.Incidents;
 using Triage.Api.Paging;
 using Triage.Api.Persistence;
 using Triage.Api.Routing;
+using Triage.Contracts;
 
 namespace Triage.Api.OnCall;
 
@@ -115,14 +116,21 @@ internal sealed partial class EscalationEngine(
         var policy = _policies[escalation.Policy];
         var level = policy.Levels[escalation.Level];
         var paged = new List<string>();
+        var people = new List<string>();
         foreach (var target in level.Targets)
         {
-            paged.Add(await DescribeTargetAsync(db, target, now, cancellationToken));
+            var (description, person) = await ResolveTargetAsync(db, target, now, cancellationToken);
+            paged.Add(description);
+            if (person is not null && !people.Contains(person, StringComparer.Ordinal))
+            {
+                people.Add(person);
+            }
         }
 
         await EnqueuePagesAsync(db, incident, escalation, paged, cancellationToken);
         var what = $"level {escalation.Level + 1}/{policy.Levels.Count}"
             + (escalation.Loop > 0 ? $" (repeat {escalation.Loop})" : "") + $": {string.Join(", ", paged)}";
+        var direct = await EnqueueDirectPagesAsync(db, incident, escalation, people, what, cancellationToken);
         escalation.LastPaged = what;
         escalation.Step++;
         if (escalation.Level + 1 < policy.Levels.Count)
@@ -140,7 +148,7 @@ internal sealed partial class EscalationEngine(
         }
 
         escalation.NextFireAt = now + level.Timeout;
-        IncidentTimeline.Append(db, incidentId, now, Actor.System("scheduler"), "paged", $"Paged {what}"
+        IncidentTimeline.Append(db, incidentId, now, Actor.System("scheduler"), "paged", $"Paged {what}{direct}"
             + (escalation.State == EscalationState.Exhausted ? "; last level, escalation ends unless acknowledged"
                 : $"; next level at {escalation.NextFireAt:u} unless acknowledged"));
         await db.SaveChangesAsync(cancellationToken);
@@ -166,15 +174,78 @@ internal sealed partial class EscalationEngine(
         return true;
     }
 
-    private async Task<string> DescribeTargetAsync(TriageDbContext db, EscalationTargetOptions target, DateTimeOffset now, CancellationToken cancellationToken)
+    /// <summary>The target in words, and the person it reaches (none for a team channel or an empty schedule).</summary>
+    private async Task<(string Description, string? Person)> ResolveTargetAsync(TriageDbContext db, EscalationTargetOptions target,
+        DateTimeOffset now, CancellationToken cancellationToken)
     {
         if (target.Schedule is { } schedule)
         {
             var shift = await onCall.WhoIsOnCallAsync(db, schedule, now, cancellationToken);
-            return shift is null ? $"nobody on call in {schedule}" : $"{shift.Person} (on call in {schedule})";
+            return shift is null ? ($"nobody on call in {schedule}", null) : ($"{shift.Person} (on call in {schedule})", shift.Person);
         }
 
-        return target.Person ?? $"team channel {target.TeamChannel}";
+        return target.Person is { } person ? (person, person) : ($"team channel {target.TeamChannel}", null);
+    }
+
+    /// <summary>
+    /// A direct message to every person the level reaches, in Slack and Teams as configured; one outbox message per
+    /// person, channel and step. Returns what to add to the timeline line (who gets a message where, who cannot).
+    /// </summary>
+    private async Task<string> EnqueueDirectPagesAsync(TriageDbContext db, Incident incident, Escalation escalation,
+        List<string> people, string what, CancellationToken cancellationToken)
+    {
+        var slack = config.Paging.DirectMessages && config.Chat.Slack is not null;
+        var teams = config.Paging.DirectMessages && config.Chat.Teams is not null;
+        if (people.Count == 0 || (!slack && !teams))
+        {
+            return "";
+        }
+
+        var text = PageText(incident, escalation, what);
+        var sent = new List<string>();
+        var unreachable = new List<string>();
+        foreach (var name in people)
+        {
+            var person = config.People.FirstOrDefault(p => p.Name == name);
+            var via = new List<string>();
+            foreach (var (enabled, channel, userId) in new[]
+                     {
+                         (slack, SlackDirectPageChannel.ChannelName, person?.SlackUserId),
+                         (teams, TeamsDirectPageChannel.ChannelName, person?.TeamsUserId),
+                     })
+            {
+                if (!enabled || string.IsNullOrWhiteSpace(userId))
+                {
+                    continue;
+                }
+
+                await outbox.AddAsync(db, new OutboxRequest(incident.Id, channel, "page",
+                    new DirectPage(incident.Id, name, userId, text).ToJson(),
+                    $"incident-{incident.Id}/page/{name}/{escalation.Step.ToString(CultureInfo.InvariantCulture)}"), cancellationToken);
+                via.Add(channel == SlackDirectPageChannel.ChannelName ? "Slack" : "Teams");
+            }
+
+            if (via.Count == 0)
+            {
+                unreachable.Add(name);
+            }
+            else
+            {
+                sent.Add($"{name} by {string.Join(" and ", via)} direct message");
+            }
+        }
+
+        return (sent.Count == 0 ? "" : $"; {string.Join(", ", sent)}")
+            + (unreachable.Count == 0 ? "" : $"; no direct message to {string.Join(", ", unreachable)} (no chat user id for a configured chat)");
+    }
+
+    /// <summary>The page as a person reads it on a phone: what, how bad, whose, which level, how to acknowledge.</summary>
+    private string PageText(Incident incident, Escalation escalation, string what)
+    {
+        var link = config.Paging.PublicUrl is { } url ? $" {new Uri(url, $"api/v1/incidents/{incident.Id.ToString(CultureInfo.InvariantCulture)}")}" : "";
+        return $"Page: incident #{incident.Id.ToString(CultureInfo.InvariantCulture)} [{incident.Priority.ToFalcoName()}] {incident.Title}"
+            + $" for team {escalation.Team} (policy {escalation.Policy}, {what.Split(':')[0]})."
+            + $" Acknowledge with the card's Acknowledge button or /triage ack {incident.Id.ToString(CultureInfo.InvariantCulture)}.{link}";
     }
 
     /// <summary>Pages through PagerDuty (one trigger per incident and team) and every webhook that wants pages.</summary>

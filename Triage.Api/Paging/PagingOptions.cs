@@ -14,6 +14,13 @@ internal sealed class PagingOptions
     /// <summary>Base URL of this service as people reach it, for links in pages (e.g. <c>https://triage.example.com</c>).</summary>
     public Uri? PublicUrl { get; set; }
 
+    /// <summary>
+    /// Page each person an escalation level reaches (a person target, or whoever is on call in a schedule target) by
+    /// direct message in Slack (their <c>slack_user_id</c>, when <c>chat.slack</c> is configured) and Teams (their
+    /// <c>teams_user_id</c>, when <c>chat.teams</c> is configured). Default true.
+    /// </summary>
+    public bool DirectMessages { get; set; } = true;
+
     public void Validate(ConfigValidationContext context, string path, TriageConfig config)
     {
         Pagerduty?.Validate(context, $"{path}.pagerduty", config);

@@ -40,6 +40,17 @@ internal static class RoutingExtensions
             services.AddSingleton<IDeliveryChannel>(sp => sp.GetRequiredService<WebhookChannel>());
         }
 
+        // The chat clients are registered by AddChat; these channels resolve them when the dispatcher starts.
+        if (config.Paging.DirectMessages && config.Chat.Slack is not null)
+        {
+            services.AddSingleton<IDeliveryChannel, SlackDirectPageChannel>();
+        }
+
+        if (config.Paging.DirectMessages && config.Chat.Teams is not null)
+        {
+            services.AddSingleton<IDeliveryChannel, TeamsDirectPageChannel>();
+        }
+
         services.AddEscalationScheduler(config.Database);
         return services;
     }

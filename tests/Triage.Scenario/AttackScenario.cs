@@ -266,7 +266,8 @@ public static class AttackScenario
 
     private static IncidentReport Read(JsonElement detail, FakeSlackMessage card, JsonElement evidence, IReadOnlyList<string> timeline)
     {
-        var alert = detail.GetProperty("alerts")[0];
+        // The first alert of the incident: the syscall that opened it (the API lists the newest first).
+        var alert = detail.GetProperty("alerts").EnumerateArray().Last();
         var k8s = Prop(alert, "k8s");
         var enrichment = detail.GetProperty("enrichment");
         var tree = new List<string>();
@@ -284,7 +285,7 @@ public static class AttackScenario
         var syscall = Prop(alert, "syscall");
         var args = syscall is { } s && Prop(s, "args") is { ValueKind: JsonValueKind.Object } a
             ? string.Join(", ", a.EnumerateObject().Select(p => $"{p.Name}={p.Value}")) : "";
-        var alertTime = DateTimeOffset.Parse(alert.GetProperty("time").GetString()!, CultureInfo.InvariantCulture);
+        var alertTime = FirstSyscall(detail);
         var rollouts = new List<string>();
         if (Prop(enrichment, "deployments.rollouts") is { ValueKind: JsonValueKind.Array } list)
         {
@@ -325,6 +326,11 @@ public static class AttackScenario
                 .Select(t => t.GetProperty("at").GetDateTimeOffset() - alertTime).FirstOrDefault(),
         };
     }
+
+    /// <summary>The time of the incident's first syscall: the earliest alert (the API lists the newest first).</summary>
+    internal static DateTimeOffset FirstSyscall(JsonElement detail) =>
+        detail.GetProperty("alerts").EnumerateArray()
+            .Min(a => DateTimeOffset.Parse(a.GetProperty("time").GetString()!, CultureInfo.InvariantCulture));
 
     internal static IReadOnlyList<string> Timeline(JsonElement detail) =>
         detail.GetProperty("timeline").EnumerateArray()

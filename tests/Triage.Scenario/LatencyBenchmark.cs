@@ -10,28 +10,85 @@ namespace Triage.Scenario;
 /// </summary>
 public static class LatencyBenchmark
 {
-    public static async Task<IReadOnlyList<TimeSpan>> RunAsync(int runs, TextWriter output, CancellationToken ct)
+    public static async Task<IReadOnlyList<TimeSpan>> RunAsync(int runs, int warmup, TextWriter output, CancellationToken ct, bool keepFiles = false)
     {
         await using var stack = await ScenarioEnvironment.StartAsync(output, ct);
+        stack.KeepFiles = keepFiles;
         var latencies = new List<TimeSpan>();
-        for (var run = 1; run <= runs; run++)
+        var serviceOnly = new List<TimeSpan>();
+        for (var run = 1 - warmup; run <= runs; run++)
         {
             var container = await stack.CreateWorkloadAsync($"bench{run}", AttackScenario.AttackScript(reverseShell: false), ct);
             await ScenarioEnvironment.StartAsync(container);
             var id = await WaitForIncidentAsync(stack, container.Pod, ct);
             var card = await WaitForCardAsync(stack, id, ct);
             var detail = await stack.GetJsonAsync($"api/v1/incidents/{id}", ct);
-            var syscall = DateTimeOffset.Parse(detail.GetProperty("alerts")[0].GetProperty("time").GetString()!, CultureInfo.InvariantCulture);
+            var syscall = AttackScenario.FirstSyscall(detail);
             var latency = card.ReceivedAt - syscall;
-            latencies.Add(latency);
-            stack.Say($"run {run}/{runs}: incident #{id} ({container.Pod}): syscall -> card {latency.TotalMilliseconds:0} ms");
+            if (run > 0)
+            {
+                // Warm-up runs (the service's and the sensor's first incident pay for JIT and first queries) are shown, not counted.
+                latencies.Add(latency);
+            }
+
+
+            // Where the time went: the first timeline entry of each pipeline step, relative to the syscall.
+            var stages = string.Join(", ", detail.GetProperty("timeline").EnumerateArray()
+                .GroupBy(t => t.GetProperty("kind").GetString())
+                .Select(g => $"{g.Key} +{(g.First().GetProperty("at").GetDateTimeOffset() - syscall).TotalMilliseconds:0}"));
+            stack.Say($"{(run > 0 ? $"run {run}/{runs}" : "warm-up")}: incident #{id} ({container.Pod}): syscall -> card {latency.TotalMilliseconds:0} ms ({stages})");
             await Shell.TryRunAsync("podman", "rm", "-f", "-t", "0", container.Name);
+
+            // Peer, same moment: the service alone, from POST /api/v1/alerts of an equivalent alert to its card.
+            var direct = await PostDirectAsync(stack, run, ct);
+            if (run > 0)
+            {
+                serviceOnly.Add(direct);
+            }
+
+            stack.Detail($"peer: POST of an equivalent alert -> card {direct.TotalMilliseconds:0} ms (service alone)");
         }
 
-        var sorted = latencies.Order().ToList();
-        stack.Say($"syscall -> Slack card over {runs} runs: p50 {Percentile(sorted, 50).TotalMilliseconds:0} ms, "
-            + $"p99 {Percentile(sorted, 99).TotalMilliseconds:0} ms, min {sorted[0].TotalMilliseconds:0} ms, max {sorted[^1].TotalMilliseconds:0} ms");
+        var calls = stack.Slack.Calls;
+        stack.Say($"fake Slack answered {calls.Count} calls: {string.Join(", ", calls.GroupBy(c => $"{c.Method} {c.Status}{(c.Error is null ? "" : " " + c.Error)}").Select(g => $"{g.Count()} x {g.Key}"))}");
+        Summarise(stack, $"syscall in the container -> Slack card, {runs} runs", latencies);
+        Summarise(stack, $"peer: POST /api/v1/alerts -> Slack card (service alone), {runs} runs", serviceOnly);
         return latencies;
+    }
+
+    private static void Summarise(ScenarioEnvironment stack, string what, List<TimeSpan> latencies)
+    {
+        var sorted = latencies.Order().ToList();
+        stack.Say($"{what}: p50 {Percentile(sorted, 50).TotalMilliseconds:0} ms, p99 {Percentile(sorted, 99).TotalMilliseconds:0} ms, "
+            + $"min {sorted[0].TotalMilliseconds:0} ms, max {sorted[^1].TotalMilliseconds:0} ms");
+    }
+
+    private static async Task<TimeSpan> PostDirectAsync(ScenarioEnvironment stack, int run, CancellationToken ct)
+    {
+        var pod = $"direct{run + 100}-pod";
+        var sent = DateTimeOffset.UtcNow;
+        var alert = new System.Text.Json.Nodes.JsonObject
+        {
+            ["id"] = $"bench-direct-{stack.Id}-{run + 100}",
+            ["time"] = sent.ToString("O", CultureInfo.InvariantCulture),
+            ["node"] = stack.Node,
+            ["rule"] = AttackScenario.MetadataRule,
+            ["priority"] = "Critical",
+            ["tags"] = new System.Text.Json.Nodes.JsonArray("container", "network", "mitre_credential_access", "T1552.005"),
+            ["output"] = "Cloud metadata service contacted from container (server=169.254.169.254 port=80)",
+            ["syscall"] = new System.Text.Json.Nodes.JsonObject { ["name"] = "connect", ["args"] = new System.Text.Json.Nodes.JsonObject { ["addr"] = "169.254.169.254:80" }, ["return"] = 0 },
+            ["process"] = new System.Text.Json.Nodes.JsonObject { ["pid"] = 4242, ["name"] = "wget", ["exe"] = "/bin/wget", ["cmdline"] = "wget http://169.254.169.254/" },
+            ["k8s"] = new System.Text.Json.Nodes.JsonObject { ["namespace"] = ScenarioEnvironment.Namespace, ["pod"] = pod },
+        };
+        using var request = new HttpRequestMessage(HttpMethod.Post, "api/v1/alerts") { Content = System.Net.Http.Json.JsonContent.Create(alert) };
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", ScenarioConfig.SensorToken);
+        using (var response = await stack.Api.SendAsync(request, ct))
+        {
+            response.EnsureSuccessStatusCode();
+        }
+
+        var id = await WaitForIncidentAsync(stack, pod, ct);
+        return (await WaitForCardAsync(stack, id, ct)).ReceivedAt - sent;
     }
 
     /// <summary>Nearest-rank percentile of an ascending list.</summary>

@@ -3,7 +3,7 @@ using Triage.Fakes.Imds;
 using Triage.Scenario;
 
 // ./scenario.sh [--no-escalation] [--keep]   the live attack, step by step (--keep: leave config, database, logs)
-// Triage.Scenario bench [--runs N]      syscall -> Slack card latency over N runs (bench/scenario-latency.sh)
+// Triage.Scenario bench [--runs N] [--warmup W]   syscall -> Slack card latency over N runs (bench/scenario-latency.sh)
 // Triage.Scenario imds --url URL        the fake metadata service, run by the scenario inside its network namespace
 using var cancel = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) =>
@@ -35,6 +35,7 @@ switch (args.FirstOrDefault())
     case "bench":
     {
         var runs = int.Parse(args.SkipWhile(a => a != "--runs").Skip(1).FirstOrDefault() ?? "20", CultureInfo.InvariantCulture);
+        var warmup = int.Parse(args.SkipWhile(a => a != "--warmup").Skip(1).FirstOrDefault() ?? "1", CultureInfo.InvariantCulture);
         if (Missing())
         {
             return 2;
@@ -42,7 +43,7 @@ switch (args.FirstOrDefault())
 
         try
         {
-            await LatencyBenchmark.RunAsync(runs, Console.Out, cancel.Token);
+            await LatencyBenchmark.RunAsync(runs, warmup, Console.Out, cancel.Token, keepFiles: args.Contains("--keep"));
             return 0;
         }
         catch (Exception ex) when (ex is TimeoutException or InvalidOperationException or HttpRequestException or OperationCanceledException)
@@ -73,7 +74,7 @@ switch (args.FirstOrDefault())
     }
 
     default:
-        Console.Error.WriteLine("usage: Triage.Scenario [scenario] [--no-escalation] [--keep] | bench [--runs N] | imds --url URL");
+        Console.Error.WriteLine("usage: Triage.Scenario [scenario] [--no-escalation] [--keep] | bench [--runs N] [--warmup W] [--keep] | imds --url URL");
         return 2;
 }
 

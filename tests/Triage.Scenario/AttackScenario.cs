@@ -192,6 +192,11 @@ public static class AttackScenario
                 report.Escalation.Add(entry);
                 stack.Detail(entry);
             }
+
+            foreach (var dm in DirectMessages(stack.Slack, metadata.Id, slackBaseline))
+            {
+                stack.Detail($"Slack DM {dm}");
+            }
         }
 
         report.SlackMessages.AddRange(stack.Slack.Messages.Skip(slackBaseline));
@@ -260,9 +265,16 @@ public static class AttackScenario
         }
     }
 
+    /// <summary>The incident's card: the first top-level message about it in a team channel (pages go to people's DMs).</summary>
     internal static FakeSlackMessage? Card(FakeSlackWebApi slack, long id, int baseline) =>
         slack.Messages.Skip(baseline).FirstOrDefault(m => m.ThreadTs is null && m.EphemeralUser is null
+            && m.Channel is ScenarioConfig.SocChannel or ScenarioConfig.PaymentsChannel
             && m.Text?.Contains($"#{id}", StringComparison.Ordinal) == true);
+
+    /// <summary>Direct messages about the incident (pages to people), as "channel: text".</summary>
+    internal static IEnumerable<string> DirectMessages(FakeSlackWebApi slack, long id, int baseline) =>
+        slack.Messages.Skip(baseline).Where(m => m.ThreadTs is null && m.Channel is not (ScenarioConfig.SocChannel or ScenarioConfig.PaymentsChannel)
+            && m.Text?.Contains($"#{id}", StringComparison.Ordinal) == true).Select(m => $"{m.Channel}: {m.Text}");
 
     private static IncidentReport Read(JsonElement detail, FakeSlackMessage card, JsonElement evidence, IReadOnlyList<string> timeline)
     {

@@ -25,6 +25,7 @@ internal static class ChatExtensions
 
         services.AddSingleton<ChatPeople>();
         services.AddSingleton<ChatActionRunner>();
+        services.AddSingleton<ChatCommands>();
         services.AddScoped<IncidentCardMapper>();
         services.AddSingleton<IIncidentObserver, ChatNotifier>();
         services.AddSingleton<SlackPressQueue>();

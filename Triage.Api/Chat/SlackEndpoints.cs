@@ -82,8 +82,7 @@ internal static partial class SlackEndpoints
     }
 
     private static async Task<IResult> CommandsAsync(HttpRequest request, ChatOptions options, TimeProvider time, ChatPeople people,
-        ChatActionRunner runner, IServiceScopeFactory scopes, TriageConfig config, IServiceProvider services, SlackPressQueue queue,
-        ILoggerFactory loggers, CancellationToken ct)
+        ChatCommands commands, IServiceProvider services, SlackPressQueue queue, ILoggerFactory loggers, CancellationToken ct)
     {
         if (await VerifiedBodyAsync(request, options, time, ct) is not { } body)
         {
@@ -111,16 +110,8 @@ internal static partial class SlackEndpoints
         }
 
         var actor = people.FromSlack(command.UserId);
-        var words = command.Text.Split(' ', StringSplitOptions.RemoveEmptyEntries);
         // The work outlives the request when it is slow: its result then goes to response_url instead.
-        var work = (words.FirstOrDefault()?.ToLowerInvariant(), words.ElementAtOrDefault(1)) switch
-        {
-            ("oncall", _) => Task.FromResult(OnCall(config)),
-            ("ack", var id) when TryId(id, out var incident) => Run(runner, incident, CardActions.Ack, actor),
-            ("resolve", var id) when TryId(id, out var incident) => Run(runner, incident, CardActions.Resolve, actor),
-            ("status", var id) when TryId(id, out var incident) => StatusAsync(scopes, incident),
-            _ => Task.FromResult("Usage: `/triage oncall`, `/triage ack <incident>`, `/triage resolve <incident>`, `/triage status <incident>`"),
-        };
+        var work = commands.RunAsync(command.Text, actor, p => p.SlackUserId is { } id ? $"<@{id}>" : p.Name, CancellationToken.None);
 
         if (await Task.WhenAny(work, Task.Delay(InlineBudget, time, ct)) == work)
         {
@@ -148,43 +139,6 @@ internal static partial class SlackEndpoints
             LogResponseFailed(logger, e.Message);
         }
     }
-
-    private static async Task<string> Run(ChatActionRunner runner, long incidentId, string action, Actor actor) =>
-        (await runner.RunAsync(incidentId, action, actor, null, CancellationToken.None)).Message;
-
-    private static async Task<string> StatusAsync(IServiceScopeFactory scopes, long incidentId)
-    {
-        await using var scope = scopes.CreateAsyncScope();
-        var card = await scope.ServiceProvider.GetRequiredService<IncidentCardMapper>().MapAsync(incidentId, CancellationToken.None);
-        if (card is null)
-        {
-            return $"Incident {incidentId} does not exist.";
-        }
-
-        var lines = new List<string> { CardText.Fallback(card), "Status: " + CardText.Status(card) };
-        if (card.Owner is { } owner)
-        {
-            lines.Add($"Owner: {owner.Team}");
-        }
-
-        lines.AddRange(card.Activity.TakeLast(5).Select(CardText.Activity));
-        return string.Join("\n", lines);
-    }
-
-    private static string OnCall(TriageConfig config)
-    {
-        // The schedule-aware answer belongs to on-call (issue 6); until it is wired, name each team's responders.
-        var lines = config.Teams.Select(t =>
-        {
-            var members = config.People.Where(p => p.Teams.Contains(t.Name) && p.Roles.Contains("responder"))
-                .Select(p => p.SlackUserId is { } id ? $"<@{id}>" : p.Name);
-            return $"*{t.Name}* ({t.Kind}): {string.Join(", ", members.DefaultIfEmpty("nobody"))}";
-        });
-        return "Responders by team:\n" + string.Join("\n", lines);
-    }
-
-    private static bool TryId(string? text, out long id) =>
-        long.TryParse(text?.TrimStart('#'), NumberStyles.None, CultureInfo.InvariantCulture, out id);
 
     private static IResult Ephemeral(string text) =>
         Results.Json(new JsonObject { ["response_type"] = "ephemeral", ["text"] = text });

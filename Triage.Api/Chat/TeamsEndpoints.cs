@@ -12,7 +12,7 @@ namespace Triage.Api.Chat;
 /// saying why it was refused; the card for everyone else is PUT through the outbox. An Action.Submit fallback
 /// (a message activity with <c>value</c>) runs the action the same way.
 /// </summary>
-internal static class TeamsEndpoints
+internal static partial class TeamsEndpoints
 {
     public static IEndpointRouteBuilder MapTeamsEndpoints(this IEndpointRouteBuilder app)
     {
@@ -21,7 +21,7 @@ internal static class TeamsEndpoints
     }
 
     private static async Task<IResult> MessagesAsync(HttpRequest request, IServiceProvider services, ChatPeople people,
-        ChatActionRunner runner, IServiceScopeFactory scopes, CancellationToken ct)
+        ChatActionRunner runner, ChatCommands commands, IServiceScopeFactory scopes, CancellationToken ct)
     {
         if (services.GetService<BotFrameworkTokenValidator>() is not { } validator)
         {
@@ -103,9 +103,47 @@ internal static class TeamsEndpoints
             return Results.Ok();
         }
 
-        // conversationUpdate, installationUpdate, plain messages: nothing to do, but the Connector wants a 200.
+        if (type == "message" && CommandText(activity) is { } text && serviceUrl is not null
+            && activity.TryGetProperty("conversation", out var conversation) && Str(conversation, "id") is { } conversationId
+            && Str(activity, "id") is { } activityId && services.GetService<BotConnectorClient>() is { } connector)
+        {
+            // A message to the bot is a command (the same as Slack's /triage); the answer is a reply in the thread.
+            var answer = await commands.RunAsync(text, actor, p => p.Name, ct);
+            await connector.ReplyToActivityAsync(new TeamsMessageRef(serviceUrl, conversationId, activityId),
+                new JsonObject { ["type"] = "message", ["textFormat"] = "plain", ["text"] = answer }, ct);
+            return Results.Ok();
+        }
+
+        // conversationUpdate, installationUpdate: nothing to do, but the Connector wants a 200.
         return Results.Ok();
     }
+
+    /// <summary>
+    /// The command in a message: the text without the bot's <c>&lt;at&gt;</c> mention (channels deliver it) and without a
+    /// leading <c>/triage</c> or <c>triage</c>, so people can type what they would type in Slack. Null for an empty message.
+    /// </summary>
+    internal static string? CommandText(JsonElement activity)
+    {
+        if (Str(activity, "text") is not { } text)
+        {
+            return null;
+        }
+
+        text = AtMention().Replace(text, " ").Replace("&nbsp;", " ", StringComparison.Ordinal).Trim();
+        foreach (var prefix in new[] { "/triage", "triage" })
+        {
+            if (text.StartsWith(prefix + " ", StringComparison.OrdinalIgnoreCase) || text.Equals(prefix, StringComparison.OrdinalIgnoreCase))
+            {
+                text = text[prefix.Length..].Trim();
+                break;
+            }
+        }
+
+        return text.Length == 0 ? null : text;
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex("<at>[^<]*</at>", System.Text.RegularExpressions.RegexOptions.IgnoreCase)]
+    private static partial System.Text.RegularExpressions.Regex AtMention();
 
     private static JsonObject InvokeError(int status, string code, string message) => new()
     {

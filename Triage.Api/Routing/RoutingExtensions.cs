@@ -162,37 +162,19 @@ internal static class RoutingExtensions
 
     internal sealed record OverrideRequest(string Schedule, string Person, DateTimeOffset Start, DateTimeOffset End, string? Actor, string? Reason);
 
-    private static async Task<IResult> CreateOverrideAsync(OverrideRequest request, TriageConfig config, OnCallService onCall,
-        TriageDbContext db, TimeProvider time, CancellationToken cancellationToken)
+    private static async Task<IResult> CreateOverrideAsync(OverrideRequest request, OnCallService onCall,
+        TriageDbContext db, CancellationToken cancellationToken)
     {
-        if (!onCall.HasSchedule(request.Schedule))
+        try
         {
-            return Results.Problem(statusCode: StatusCodes.Status404NotFound, detail: $"unknown schedule '{request.Schedule}'");
+            var entry = await onCall.CreateOverrideAsync(db, request.Schedule, request.Person, request.Start, request.End,
+                request.Actor ?? "api", request.Reason, cancellationToken);
+            return Results.Created($"/api/v1/oncall/overrides/{entry.Id}", entry);
         }
-
-        if (!config.People.Any(p => p.Name == request.Person))
+        catch (OverrideRejectedException e)
         {
-            return Results.Problem(statusCode: StatusCodes.Status400BadRequest, detail: $"unknown person '{request.Person}'");
+            return Results.Problem(statusCode: e.Status, detail: e.Message);
         }
-
-        if (request.End <= request.Start)
-        {
-            return Results.Problem(statusCode: StatusCodes.Status400BadRequest, detail: "end must be after start");
-        }
-
-        var entry = new OnCallOverride
-        {
-            Schedule = request.Schedule,
-            Person = request.Person,
-            Start = request.Start.ToUniversalTime(),
-            End = request.End.ToUniversalTime(),
-            CreatedBy = request.Actor ?? "api",
-            CreatedAt = time.GetUtcNow(),
-            Reason = request.Reason,
-        };
-        db.Add(entry);
-        await db.SaveChangesAsync(cancellationToken);
-        return Results.Created($"/api/v1/oncall/overrides/{entry.Id}", entry);
     }
 
     private static async Task<IResult> ListOverridesAsync(string? schedule, TriageDbContext db, TimeProvider time, CancellationToken cancellationToken)

@@ -31,7 +31,9 @@ internal sealed class ChatHarness : IAsyncDisposable
     /// <param name="database">SQLite or PostgreSQL.</param>
     /// <param name="extraYaml">More top-level configuration sections (enrichment, routing …).</param>
     /// <param name="publicBaseUrl">chat.public_base_url: links on cards are absolute only with it.</param>
-    public static async Task<ChatHarness> StartAsync(DatabaseKind database = DatabaseKind.Sqlite, string extraYaml = "", string? publicBaseUrl = null)
+    /// <param name="baseYaml">Tokens, teams and people; default <see cref="TriageTestHost.BaseYaml"/>.</param>
+    public static async Task<ChatHarness> StartAsync(DatabaseKind database = DatabaseKind.Sqlite, string extraYaml = "", string? publicBaseUrl = null,
+        string baseYaml = TriageTestHost.BaseYaml)
     {
         var slack = (await FakeSlackWebApi.StartAsync()).AddChannel(Channel).AddUser("U0ALICE").AddUser("U0CAROL").AddUser("U0NOBODY");
         var teams = (await FakeBotFramework.StartAsync()).AddChannel(TeamsChannel);
@@ -55,7 +57,7 @@ internal sealed class ChatHarness : IAsyncDisposable
               poll_interval: 1s
             {extraYaml}
             """;
-        var host = await TriageTestHost.StartAsync(database, extraYaml: yaml);
+        var host = await TriageTestHost.StartAsync(database, extraYaml: yaml, baseYaml: baseYaml);
         return new ChatHarness(host, slack, teams);
     }
 

@@ -89,12 +89,13 @@ internal sealed class TriageTestHost : IAsyncDisposable
         DatabaseKind database = DatabaseKind.Sqlite,
         string extraYaml = "",
         FakeTimeProvider? clock = null,
-        Action<IServiceCollection>? configureServices = null)
+        Action<IServiceCollection>? configureServices = null,
+        string baseYaml = BaseYaml)
     {
         var directory = Directory.CreateTempSubdirectory("triage-test-").FullName;
         var db = await TestDatabases.CreateAsync(database, directory);
         var configPath = Path.Combine(directory, "triage.yaml");
-        await File.WriteAllTextAsync(configPath, BaseYaml + "\n" + extraYaml);
+        await File.WriteAllTextAsync(configPath, baseYaml + "\n" + extraYaml);
         var config = TriageHost.LoadConfig(configPath, db.DbArgument);
         if (db.IsPostgres)
         {

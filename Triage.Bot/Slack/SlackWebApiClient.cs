@@ -124,12 +124,12 @@ public sealed partial class SlackWebApiClient
         {
             Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json"),
         };
-        using var response = await _http.SendAsync(request, ct);
+        using var response = await ChatHttp.SendAsync(_http, request, "Slack response_url", ct);
         if (!response.IsSuccessStatusCode)
         {
             var text = await response.Content.ReadAsStringAsync(ct);
-            throw new ChatDeliveryException($"response_url answered {(int)response.StatusCode}: {text}",
-                retryable: (int)response.StatusCode is 429 or >= 500, RetryAfterOf(response));
+            throw new ChatDeliveryException($"response_url answered {(int)response.StatusCode}: {ChatHttp.Shorten(text)}",
+                retryable: (int)response.StatusCode is 429 or >= 500, ChatHttp.RetryAfterOf(response, _time));
         }
     }
 
@@ -151,25 +151,11 @@ public sealed partial class SlackWebApiClient
             request.Content = new StringContent(payload, Encoding.UTF8);
             request.Content.Headers.ContentType = MediaTypeHeaderValue.Parse("application/json; charset=utf-8");
 
-            HttpResponseMessage response;
-            try
-            {
-                response = await _http.SendAsync(request, ct);
-            }
-            catch (HttpRequestException e)
-            {
-                throw new ChatDeliveryException($"Slack {method}: {e.Message}", retryable: true, inner: e);
-            }
-            catch (TaskCanceledException e) when (!ct.IsCancellationRequested)
-            {
-                throw new ChatDeliveryException($"Slack {method} timed out", retryable: true, inner: e);
-            }
-
-            using (response)
+            using (var response = await ChatHttp.SendAsync(_http, request, $"Slack {method}", ct))
             {
                 if (response.StatusCode == HttpStatusCode.TooManyRequests)
                 {
-                    var retryAfter = RetryAfterOf(response) ?? TimeSpan.FromSeconds(1);
+                    var retryAfter = ChatHttp.RetryAfterOf(response, _time) ?? TimeSpan.FromSeconds(1);
                     // Slack limits per method per workspace: everything calling this method waits, not just us.
                     _methodPacer.BlockUntil(method, _time.GetUtcNow() + retryAfter);
                     Log.RateLimited(_logger, method, retryAfter.TotalSeconds, attempt);
@@ -184,7 +170,7 @@ public sealed partial class SlackWebApiClient
 
                 if ((int)response.StatusCode >= 500)
                 {
-                    throw new ChatDeliveryException($"Slack {method} answered HTTP {(int)response.StatusCode}", retryable: true, RetryAfterOf(response));
+                    throw new ChatDeliveryException($"Slack {method} answered HTTP {(int)response.StatusCode}", retryable: true, ChatHttp.RetryAfterOf(response, _time));
                 }
 
                 var text = await response.Content.ReadAsStringAsync(ct);
@@ -214,13 +200,6 @@ public sealed partial class SlackWebApiClient
             }
         }
     }
-
-    private static TimeSpan? RetryAfterOf(HttpResponseMessage response) =>
-        response.Headers.RetryAfter switch
-        {
-            { Delta: { } delta } => delta,
-            _ => null,
-        };
 
     private static partial class Log
     {

@@ -102,13 +102,13 @@ public sealed partial class BotConnectorClient(HttpClient http, BotFrameworkOpti
                     ["scope"] = options.Scope,
                 }),
             };
-            using var response = await http.SendAsync(request, ct);
+            using var response = await ChatHttp.SendAsync(http, request, "Teams token endpoint", ct);
             var text = await response.Content.ReadAsStringAsync(ct);
             if (!response.IsSuccessStatusCode)
             {
                 // AAD answers {"error":"invalid_client","error_description":"…"}: a configuration problem, not transient.
                 var transient = (int)response.StatusCode is 429 or >= 500;
-                throw new ChatDeliveryException($"Teams token endpoint answered {(int)response.StatusCode}: {Shorten(text)}", transient, RetryAfterOf(response));
+                throw new ChatDeliveryException($"Teams token endpoint answered {(int)response.StatusCode}: {ChatHttp.Shorten(text)}", transient, ChatHttp.RetryAfterOf(response, time));
             }
 
             var json = JsonSerializer.Deserialize<JsonElement>(text);
@@ -133,21 +133,7 @@ public sealed partial class BotConnectorClient(HttpClient http, BotFrameworkOpti
             var token = await GetTokenAsync(ct);
             using var request = new HttpRequestMessage(method, uri) { Content = new StringContent(payload, Encoding.UTF8, "application/json") };
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
-            HttpResponseMessage response;
-            try
-            {
-                response = await http.SendAsync(request, ct);
-            }
-            catch (HttpRequestException e)
-            {
-                throw new ChatDeliveryException($"Teams {method} {path}: {e.Message}", retryable: true, inner: e);
-            }
-            catch (TaskCanceledException e) when (!ct.IsCancellationRequested)
-            {
-                throw new ChatDeliveryException($"Teams {method} {path} timed out", retryable: true, inner: e);
-            }
-
-            using (response)
+            using (var response = await ChatHttp.SendAsync(http, request, $"Teams {method} {path}", ct))
             {
                 var text = await response.Content.ReadAsStringAsync(ct);
                 if (response.IsSuccessStatusCode)
@@ -167,13 +153,13 @@ public sealed partial class BotConnectorClient(HttpClient http, BotFrameworkOpti
                 if (status is 429 or 412 or 502 or 504)
                 {
                     var backoff = options.BaseBackoff * Math.Pow(2, attempt - 1);
-                    var wait = RetryAfterOf(response) is { } retryAfter && retryAfter > backoff
+                    var wait = ChatHttp.RetryAfterOf(response, time) is { } retryAfter && retryAfter > backoff
                         ? retryAfter
                         : backoff + backoff * (Random.Shared.NextDouble() * 0.5);
                     Log.Throttled(logger, status, method.Method, path, wait.TotalMilliseconds, attempt);
                     if (attempt >= options.MaxAttempts || wait > options.MaxInlineWait)
                     {
-                        throw new ChatDeliveryException($"Teams {method} {path} answered {status} after {attempt} attempts: {Shorten(text)}",
+                        throw new ChatDeliveryException($"Teams {method} {path} answered {status} after {attempt} attempts: {ChatHttp.Shorten(text)}",
                             retryable: true, wait) { ErrorCode = ErrorCodeOf(text) };
                     }
 
@@ -181,7 +167,7 @@ public sealed partial class BotConnectorClient(HttpClient http, BotFrameworkOpti
                     continue;
                 }
 
-                throw new ChatDeliveryException($"Teams {method} {path} answered {status}: {Shorten(text)}", retryable: status >= 500)
+                throw new ChatDeliveryException($"Teams {method} {path} answered {status}: {ChatHttp.Shorten(text)}", retryable: status >= 500)
                 {
                     ErrorCode = ErrorCodeOf(text),
                 };
@@ -202,11 +188,6 @@ public sealed partial class BotConnectorClient(HttpClient http, BotFrameworkOpti
             return null;
         }
     }
-
-    private static string Shorten(string text) => text.Length <= 300 ? text : text[..300] + "…";
-
-    private static TimeSpan? RetryAfterOf(HttpResponseMessage response) =>
-        response.Headers.RetryAfter?.Delta;
 
     private static partial class Log
     {

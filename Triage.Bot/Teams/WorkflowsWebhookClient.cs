@@ -26,12 +26,15 @@ public sealed class WorkflowsWebhookClient(HttpClient http)
 
     public async Task PostAsync(Uri webhookUrl, IncidentCard card, CancellationToken ct)
     {
-        using var content = new StringContent(Payload(card).ToJsonString(), Encoding.UTF8, "application/json");
-        using var response = await http.PostAsync(webhookUrl, content, ct);
+        using var request = new HttpRequestMessage(HttpMethod.Post, webhookUrl)
+        {
+            Content = new StringContent(Payload(card).ToJsonString(), Encoding.UTF8, "application/json"),
+        };
+        using var response = await ChatHttp.SendAsync(http, request, "Workflows webhook", ct);
         if (!response.IsSuccessStatusCode)
         {
             var status = (int)response.StatusCode;
-            throw new ChatDeliveryException($"Workflows webhook answered {status}", retryable: status is 429 or 408 or >= 500, response.Headers.RetryAfter?.Delta);
+            throw new ChatDeliveryException($"Workflows webhook answered {status}", retryable: status is 429 or 408 or >= 500, ChatHttp.RetryAfterOf(response, TimeProvider.System));
         }
     }
 }

@@ -38,11 +38,10 @@ public sealed class FakeSlackWebApi : IAsyncDisposable
     private readonly ConcurrentDictionary<string, string> _users = new(StringComparer.Ordinal);
     private readonly List<FakeSlackMessage> _messages = [];
     private readonly List<FakeSlackCall> _calls = [];
-    private readonly Dictionary<string, Queue<DateTimeOffset>> _recentPosts = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, (int Count, int RetryAfter)> _injected = new(StringComparer.Ordinal);
     private readonly List<(Func<FakeSlackMessage, bool> Match, TaskCompletionSource<FakeSlackMessage> Done)> _waiters = [];
     private readonly Lock _lock = new();
     private readonly TimeProvider _time;
+    private readonly FakeAdmission _admission;
     private WebApplication? _app;
     private long _tsCounter;
 
@@ -50,6 +49,7 @@ public sealed class FakeSlackWebApi : IAsyncDisposable
     {
         Token = token;
         _time = time;
+        _admission = new FakeAdmission(time);
     }
 
     /// <summary>The bot token requests must carry.</summary>
@@ -92,7 +92,7 @@ public sealed class FakeSlackWebApi : IAsyncDisposable
     {
         lock (_lock)
         {
-            _injected[method] = (count, retryAfterSeconds);
+            _admission.FailNext(method, count, 429, retryAfterSeconds);
         }
     }
 
@@ -174,11 +174,7 @@ public sealed class FakeSlackWebApi : IAsyncDisposable
         var mediaType = request.ContentType?.Split(';')[0].Trim().ToLowerInvariant();
         var warnings = new List<string>();
         JsonObject args;
-        string? token = null;
-        if (request.Headers.Authorization.ToString() is { Length: > 0 } auth)
-        {
-            token = auth.StartsWith("Bearer ", StringComparison.Ordinal) ? auth["Bearer ".Length..] : "";
-        }
+        var token = FakeAdmission.BearerToken(request);
 
         if (mediaType == "application/json")
         {
@@ -242,34 +238,14 @@ public sealed class FakeSlackWebApi : IAsyncDisposable
         }
 
         var channel = Str(args, "channel");
-        lock (_lock)
+        if (_admission.TakeInjected(method, out var injectedStatus, out var injectedRetryAfter))
         {
-            if (_injected.TryGetValue(method, out var injected) && injected.Count > 0)
-            {
-                _injected[method] = (injected.Count - 1, injected.RetryAfter);
-                return (429, Error("ratelimited"), injected.RetryAfter);
-            }
+            return (injectedStatus, Error("ratelimited"), injectedRetryAfter);
+        }
 
-            if (method == "chat.postMessage" && channel is not null)
-            {
-                var now = _time.GetUtcNow();
-                if (!_recentPosts.TryGetValue(channel, out var recent))
-                {
-                    _recentPosts[channel] = recent = new Queue<DateTimeOffset>();
-                }
-
-                while (recent.Count > 0 && now - recent.Peek() >= TimeSpan.FromSeconds(1))
-                {
-                    recent.Dequeue();
-                }
-
-                if (recent.Count >= ChannelBurstLimit)
-                {
-                    return (429, Error("ratelimited"), 1);
-                }
-
-                recent.Enqueue(now);
-            }
+        if (method == "chat.postMessage" && channel is not null && !_admission.WithinRate(channel, ChannelBurstLimit))
+        {
+            return (429, Error("ratelimited"), 1);
         }
 
         var result = method switch

@@ -55,14 +55,19 @@ public sealed class FakeBotFramework : IAsyncDisposable
     private readonly ConcurrentDictionary<string, DateTimeOffset> _issued = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, FakeTeamsConversation> _conversations = new(StringComparer.Ordinal);
     private readonly List<FakeTeamsActivity> _activities = [];
-    private readonly Dictionary<string, Queue<DateTimeOffset>> _recentSends = new(StringComparer.Ordinal);
     private readonly List<(Func<FakeTeamsActivity, bool> Match, TaskCompletionSource<FakeTeamsActivity> Done)> _waiters = [];
     private readonly Lock _lock = new();
     private readonly TimeProvider _time;
+    private readonly FakeAdmission _admission;
+
+    /// <summary>Injected failures apply to every Connector call, whatever the conversation.</summary>
+    private const string AnyCall = "*";
+
+    /// <summary>Sends per thread per second before the Connector throttles (Teams' documented 7 per second per thread).</summary>
+    private const int ThreadSendsPerSecond = 7;
     private RsaSecurityKey _teamsKey;
     private readonly RsaSecurityKey _otherChannelKey;
     private readonly RsaSecurityKey _unpublishedKey;
-    private (int Count, int Status, int? RetryAfter) _injected;
     private WebApplication? _app;
     private long _counter;
 
@@ -72,6 +77,7 @@ public sealed class FakeBotFramework : IAsyncDisposable
         AppSecret = appSecret;
         TenantId = tenantId;
         _time = time;
+        _admission = new FakeAdmission(time);
         _teamsKey = NewKey("teams-key-1");
         _otherChannelKey = NewKey("webchat-key-1");
         _unpublishedKey = NewKey("unpublished-key");
@@ -135,10 +141,7 @@ public sealed class FakeBotFramework : IAsyncDisposable
     /// <summary>The next <paramref name="count"/> Connector calls answer <paramref name="status"/> (429, 412, 502, 504).</summary>
     public void FailNext(int count, int status = 429, int? retryAfterSeconds = null)
     {
-        lock (_lock)
-        {
-            _injected = (count, status, retryAfterSeconds);
-        }
+        _admission.FailNext(AnyCall, count, status, retryAfterSeconds);
     }
 
     /// <summary>Replaces the msteams-endorsed signing key (old tokens stop validating once the bot refreshes its keys).</summary>
@@ -282,47 +285,26 @@ public sealed class FakeBotFramework : IAsyncDisposable
     /// <summary>Auth, injected failures and the size limit, common to every Connector call; null when the call may proceed.</summary>
     private async Task<(IResult? Refusal, JsonObject? Body)> AdmitAsync(HttpContext context, string? thread)
     {
-        var auth = context.Request.Headers.Authorization.ToString();
-        if (!auth.StartsWith("Bearer ", StringComparison.Ordinal)
-            || !_issued.TryGetValue(auth["Bearer ".Length..], out var expires) || expires <= _time.GetUtcNow())
+        if (FakeAdmission.BearerToken(context.Request) is not { } token
+            || !_issued.TryGetValue(token, out var expires) || expires <= _time.GetUtcNow())
         {
             return (Results.Json(new JsonObject { ["message"] = "Authorization has been denied for this request." }, statusCode: 401), null);
         }
 
-        lock (_lock)
+        if (_admission.TakeInjected(AnyCall, out var status, out var retryAfter))
         {
-            if (_injected.Count > 0)
+            if (retryAfter is { } seconds)
             {
-                _injected.Count--;
-                if (_injected.RetryAfter is { } seconds)
-                {
-                    context.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
-                }
-
-                return (ConnectorError(_injected.Status, _injected.Status == 429 ? "Throttled" : "ServiceError", "Injected failure"), null);
+                context.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
             }
 
-            if (thread is not null)
-            {
-                var now = _time.GetUtcNow();
-                if (!_recentSends.TryGetValue(thread, out var recent))
-                {
-                    _recentSends[thread] = recent = new Queue<DateTimeOffset>();
-                }
+            return (ConnectorError(status, status == 429 ? "Throttled" : "ServiceError", "Injected failure"), null);
+        }
 
-                while (recent.Count > 0 && now - recent.Peek() >= TimeSpan.FromSeconds(1))
-                {
-                    recent.Dequeue();
-                }
-
-                if (recent.Count >= 7)
-                {
-                    context.Response.Headers.RetryAfter = "1";
-                    return (ConnectorError(429, "Throttled", "Too many requests for this thread"), null);
-                }
-
-                recent.Enqueue(now);
-            }
+        if (thread is not null && !_admission.WithinRate(thread, ThreadSendsPerSecond))
+        {
+            context.Response.Headers.RetryAfter = "1";
+            return (ConnectorError(429, "Throttled", "Too many requests for this thread"), null);
         }
 
         if (context.Request.ContentLength > MaxActivityBytes)

@@ -434,6 +434,33 @@ int enter_memfd_create(struct trace_event_raw_sys_enter *ctx)
 SEC("tp/syscalls/sys_exit_memfd_create")
 int exit_memfd_create(struct trace_event_raw_sys_exit *ctx) { return finish(ctx); }
 
+/* The duplicated socket's peer goes into addr (as a sockaddr, like connect's), its local port into args[2], the
+ * protocol into args[3]. A socket accepted from a listener (or the listener itself) inherits a non-zero
+ * sk_max_ack_backlog; a socket that connected out has none: that tells an inetd-style server from a reverse shell. */
+static __always_inline void dup_socket_tuple(struct event *e, struct file *f)
+{
+	struct socket *sock = BPF_CORE_READ(f, private_data);
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	__u16 family, dport;
+
+	if (!sk)
+		return;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	dport = BPF_CORE_READ(sk, __sk_common.skc_dport);
+	e->args[2] = BPF_CORE_READ(sk, __sk_common.skc_num);
+	e->args[3] = BPF_CORE_READ(sk, sk_protocol);
+	if (BPF_CORE_READ(sk, sk_max_ack_backlog) > 0)
+		e->flags |= EF_DUP_SERVER;
+	__builtin_memcpy(&e->addr[0], &family, 2);
+	__builtin_memcpy(&e->addr[2], &dport, 2);
+	if (family == AF_INET) {
+		__u32 daddr = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__builtin_memcpy(&e->addr[4], &daddr, 4);
+	} else if (family == AF_INET6) {
+		BPF_CORE_READ_INTO(&e->addr[8], sk, __sk_common.skc_v6_daddr);
+	}
+}
+
 /* Only a socket duplicated onto stdin/stdout/stderr is interesting (reverse shell). */
 static __always_inline int dup_common(struct trace_event_raw_sys_enter *ctx, __u32 nr, const int nargs)
 {
@@ -462,6 +489,7 @@ static __always_inline int dup_common(struct trace_event_raw_sys_enter *ctx, __u
 	if (!e)
 		return 0;
 	e->flags |= EF_DUP_SOCKET;
+	dup_socket_tuple(e, f);
 	park(e);
 	return 0;
 }

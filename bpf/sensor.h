@@ -39,6 +39,7 @@ enum event_kind {
 #define EF_DUP_SOCKET (1u << 3)
 #define EF_TRUNCATED_ARGS (1u << 4)
 #define EF_CONNECT_DENIED (1u << 5) /* the sensor's cgroup/connect deny refused this connect */
+#define EF_DUP_SERVER (1u << 6)     /* the duplicated socket is a listener or was accepted from one (server side) */
 
 struct event {
 	__u64 ts_ns;           /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */

@@ -37,6 +37,9 @@ internal enum EventFlags : uint
 
     /// <summary>The sensor's own connect deny (cgroup/connect4/6) refused this connect.</summary>
     ConnectDenied = 1 << 5,
+
+    /// <summary>A dup'd socket is a listener or was accepted from one (this process is the server end).</summary>
+    DupServer = 1 << 6,
 }
 
 /// <summary>A kernel event copied out of the ring buffer (the buffer's memory is only valid inside the callback).</summary>

@@ -134,8 +134,31 @@ internal sealed class EventBuilder(ProcessTable processes, ContainerDirectory co
                     TypeChar = 'f',
                     OpenFlags = (int)e.Args[5],
                 };
+            case EventKind.Dup when e.Address is { } peer:
+            {
+                // The kernel sent the peer and the local port; Falco names a socket client:port->server:port.
+                var v6 = peer.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6;
+                var server = e.Flags.HasFlag(EventFlags.DupServer);
+                var local = (int)e.Args[2];
+                var remote = peer.Address.ToString();
+                string Endpoint(string? ip, int port) => ip is null ? $":{port}" : v6 ? $"[{ip}]:{port}" : $"{ip}:{port}";
+                return new FdInfo
+                {
+                    Name = server ? $"{Endpoint(remote, peer.Port)}->{Endpoint(null, local)}" : $"{Endpoint(null, local)}->{Endpoint(remote, peer.Port)}",
+                    TypeChar = v6 ? '6' : '4',
+                    L4Proto = e.Args[3] switch { 6 => "tcp", 17 => "udp", _ => "" },
+                    IsServerSide = server,
+                    ClientIp = server ? remote : null,
+                    ClientPort = server ? peer.Port : local,
+                    ServerIp = server ? null : remote,
+                    ServerPort = server ? local : peer.Port,
+                    Num = (long)e.Args[1],
+                    Connected = peer.Port != 0,
+                };
+            }
             case EventKind.Dup:
-                return new FdInfo { Name = "socket", TypeChar = '4', Num = (long)e.Args[1] };
+                // Not an IP socket (unix, netlink): a reverse shell needs a network peer.
+                return new FdInfo { Name = "socket", TypeChar = 'u', Num = (long)e.Args[1] };
             default:
                 return null;
         }

@@ -333,6 +333,8 @@ internal static class RuleFields
         Net("fd.lnet", "Local IP compared with CIDR networks", "Fd",
             v => One(v.Event.Fd is { } fd ? (fd.IsServerSide ? fd.ServerIp : fd.ClientIp) : null));
         Flag("fd.connected", "Socket is connected", "Fd.Connected", v => v.Event.Fd?.Connected);
+        Flag("fd.is_server", "This process is the server end of the socket (it listens or accepted it)", "Fd.IsServerSide",
+            v => v.Event.Fd is { TypeChar: '4' or '6' } fd ? fd.IsServerSide : null);
         Flag("fd.name_changed", "sendto/sendmsg changed the peer", "Fd.NameChanged", v => v.Event.Fd?.NameChanged);
 
         // container.*, k8s.*

@@ -114,6 +114,12 @@ public sealed class DefaultRulePackTests
             Event("dup2", Shell, new FdInfo { Name = "/tmp/out.log", TypeChar = 'f' }, result: 1, container: Container()), false),
         ("Reverse shell socket on standard streams", "near miss: socket dup'd to fd 5",
             Event("dup2", Shell, Tcp("203.0.113.9", 4444), result: 5, container: Container()), false),
+        ("Reverse shell socket on standard streams", "near miss: httpd hands an accepted connection to its handler",
+            Event("dup2", Proc("httpd"), Tcp("10.88.0.9", 51000) with { IsServerSide = true }, result: 0, container: Container()), false),
+        ("Reverse shell socket on standard streams", "httpd connecting out and wiring the socket to stdio",
+            Event("dup2", Proc("httpd"), Tcp("203.0.113.9", 4444), result: 0, container: Container()), true),
+        ("Reverse shell socket on standard streams", "bind shell: nc -l -e sh (server side, not an inetd server)",
+            Event("dup2", Proc("nc"), Tcp("203.0.113.9", 51000) with { IsServerSide = true }, result: 0, container: Container()), true),
         ("Reverse shell socket on standard streams", "near miss: unix socket on stdout",
             Event("dup2", Shell, new FdInfo { Name = "/run/app.sock", TypeChar = 'u' }, result: 1, container: Container()), false),
 

@@ -225,11 +225,23 @@ public sealed class DefaultRulesLiveTests(LiveSensor sensor) : IClassFixture<Liv
     {
         var app = await App();
         await Exec(app, "(nc -l -p 4444 >/dev/null &); sleep 0.3; nc 127.0.0.1 4444 -e /bin/true; true");
-        var alert = await sensor.WaitForAlert("Reverse shell socket on standard streams", app, a => Cmd(a, "-e /bin/true"), "nc -e");
+        var alert = await sensor.WaitForAlert("Reverse shell socket on standard streams", app,
+            a => Cmd(a, "-e /bin/true") && a.Output!.Contains("->127.0.0.1:4444", StringComparison.Ordinal), "nc -e (connection named)");
         Assert.Equal("nc", alert.Process!.Name);
+        Assert.Contains("proto=tcp", alert.Output!, StringComparison.Ordinal);
 
         await Exec(app, "(nc -l -p 4445 >/dev/null &); sleep 0.3; echo hello | nc 127.0.0.1 4445; true");
         await sensor.AssertNoAlert("Reverse shell socket on standard streams", app, e => e.Type == "connect" && e.Fd?.ServerPort == 4445, "nc without -e");
+
+        // inetd style: busybox httpd puts every accepted connection on the handler's stdin and stdout.
+        await Exec(app, "(httpd -f -p 8081 -h /srv/www &); sleep 0.3; wget -q -O /dev/null http://127.0.0.1:8081/; true");
+        await sensor.AssertNoAlert("Reverse shell socket on standard streams", app,
+            e => e.Type is "dup2" or "dup3" && e.Process.Name == "httpd" && e.Fd?.IsServerSide == true, "httpd's accepted connection");
+
+        // A bind shell is server side too, but nc is no inetd-style server.
+        await Exec(app, "(nc -l -p 4446 -e /bin/true &); sleep 0.3; nc -w 1 127.0.0.1 4446 </dev/null; true");
+        var bind = await sensor.WaitForAlert("Reverse shell socket on standard streams", app, a => Cmd(a, "-l -p 4446"), "bind shell nc -l -e");
+        Assert.Equal("nc", bind.Process!.Name);
     }
 
     [Fact]

@@ -125,7 +125,10 @@ public sealed class LiveSensor : IAsyncDisposable
     }
 
     /// <summary>Starts a long-lived container (<c>sleep</c>) and returns its full id once it runs.</summary>
-    public async Task<string> StartContainer(params string[] podmanArgs)
+    public Task<string> StartContainer(params string[] podmanArgs) => StartContainer(podmanArgs, ["sleep", "3600"]);
+
+    /// <summary>Starts a container running <paramref name="command"/> and returns its full id.</summary>
+    public async Task<string> StartContainer(string[] podmanArgs, string[] command)
     {
         var name = Podman.UniqueName("rules");
         lock (_containers)
@@ -133,7 +136,7 @@ public sealed class LiveSensor : IAsyncDisposable
             _containers.Add(name);
         }
 
-        var id = (await Shell.Check("podman", ["run", "-d", "--name", name, .. podmanArgs, Image, "sleep", "3600"])).Trim();
+        var id = (await Shell.Check("podman", ["run", "-d", "--name", name, .. podmanArgs, Image, .. command])).Trim();
         Assert.Equal(64, id.Length);
         return id;
     }
@@ -242,6 +245,22 @@ public sealed class LiveSensor : IAsyncDisposable
             await File.WriteAllTextAsync(Path.Combine(root.FullName, "etc", "group"), "root:x:0:\nwww:x:33:\n");
             await File.WriteAllTextAsync(Path.Combine(root.FullName, "etc", "shadow"), "root:*:19000:0:99999:7:::\n");
             await File.WriteAllTextAsync(Path.Combine(root.FullName, "etc", "gshadow"), "root:*::\n");
+            // The benign service of the false-positive run, part of the image as an application's files would be.
+            var app = Path.Combine(RepoFiles.Root, "tests", "Sensor.Tests", "Rules", "Live", "benign-app");
+            Directory.CreateDirectory(Path.Combine(root.FullName, "srv", "app"));
+            Directory.CreateDirectory(Path.Combine(root.FullName, "srv", "www", "cgi-bin"));
+            Directory.CreateDirectory(Path.Combine(root.FullName, "etc", "crontabs"));
+            foreach (var script in new[] { "entry.sh", "worker.sh", "job.sh", "rotate.sh", "health.sh" })
+            {
+                File.Copy(Path.Combine(app, script), Path.Combine(root.FullName, "srv", "app", script));
+            }
+
+            File.Copy(Path.Combine(app, "status.cgi"), Path.Combine(root.FullName, "srv", "www", "cgi-bin", "status"));
+            await File.WriteAllTextAsync(Path.Combine(root.FullName, "srv", "www", "index.html"), "<h1>shop</h1>\n");
+            await File.WriteAllTextAsync(Path.Combine(root.FullName, "etc", "app.conf"), "level=debug\nname=shop\n");
+            await File.WriteAllTextAsync(Path.Combine(root.FullName, "etc", "crontabs", "root"),
+                "* * * * * /srv/app/job.sh\n* * * * * /srv/app/rotate.sh\n");
+            await Shell.Check("chmod", "-R", "a+rx", Path.Combine(root.FullName, "srv"));
             var tar = root.FullName + ".tar";
             await Shell.Check("tar", "-C", root.FullName, "-cf", tar, ".");
             var image = $"localhost/sensortest-rules-{Environment.ProcessId}:{Guid.NewGuid():N}";

@@ -27,7 +27,7 @@ public sealed class FalsePositiveRunTests(LiveSensor sensor, ITestOutputHelper o
         var probes = 0;
         while (DateTime.UtcNow < end)
         {
-            var (_, code, probeOutput) = await Shell.Run("podman", "exec", id, "/srv/app/health.sh");
+            var (_, code, probeOutput) = await LiveSensor.ExecRetryingWhilePaused(["exec", id, "/srv/app/health.sh"]);
             Assert.True(code == 0, $"health probe failed: {probeOutput}");
             probes++;
             await Task.Delay(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);

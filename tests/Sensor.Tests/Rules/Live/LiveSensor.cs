@@ -144,7 +144,7 @@ public sealed class LiveSensor : IAsyncDisposable
     /// <summary><c>podman exec</c> of a shell script in the container; returns exit code and output.</summary>
     public static async Task<(int Pid, int ExitCode, string Output)> Exec(string container, string script, bool tty = false)
     {
-        var result = await Shell.Run("podman", tty ? ["exec", "-t", container, "sh", "-c", script] : ["exec", container, "sh", "-c", script]);
+        var result = await ExecRetryingWhilePaused(tty ? ["exec", "-t", container, "sh", "-c", script] : ["exec", container, "sh", "-c", script]);
         RecentExecs.Enqueue($"[{result.ExitCode}] {script.ReplaceLineEndings(" ")} => {result.Output.Trim()}");
         while (RecentExecs.Count > 4)
         {
@@ -155,6 +155,25 @@ public sealed class LiveSensor : IAsyncDisposable
     }
 
     private static readonly ConcurrentQueue<string> RecentExecs = new();
+
+    /// <summary>
+    /// <c>podman exec</c>, retried while the container is paused: any other sensor running on this node (the attack
+    /// scenario's, the host tests') captures evidence when one of these triggers fires, and pauses the container for
+    /// the export. Production behaviour, not a test failure.
+    /// </summary>
+    public static async Task<(int Pid, int ExitCode, string Output)> ExecRetryingWhilePaused(string[] podmanArgs)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            var result = await Shell.Run("podman", podmanArgs);
+            if (attempt >= 60 || result.ExitCode == 0 || !result.Output.Contains("container state improper", StringComparison.Ordinal))
+            {
+                return result;
+            }
+
+            await Task.Delay(500, TestContext.Current.CancellationToken);
+        }
+    }
 
     /// <summary>Alerts shipped so far (the spool, as the shipper would read it).</summary>
     public IReadOnlyList<NativeAlert> Alerts => _spool!.Peek(100_000).Select(x => x.Alert).ToList();

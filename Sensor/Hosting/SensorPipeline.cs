@@ -49,6 +49,10 @@ internal sealed partial class SensorPipeline(
         {
             await foreach (var e in events.ReadAllAsync(ct))
             {
+                // ReadAllAsync checks the token only while it waits; on a busy node the channel is never empty, so
+                // without this the pipeline (and the sensor's shutdown) would never stop.
+                if (ct.IsCancellationRequested)
+                    break;
                 metrics.Events.WithLabels(e.Kind.ToString().ToLowerInvariant()).Inc();
                 SensorEvent? se;
                 IReadOnlyList<NativeAlert> alerts;

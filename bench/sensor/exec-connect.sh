@@ -14,15 +14,19 @@ N=${1:-20000}
 ROUNDS=${2:-3}
 MODES=${3:-"sensor execsnoop bpftrace"}
 CPU=${CPU:-1}
+WARM=${WARM:-500}
 root=$(cd "$(dirname "$0")/../.." && pwd)
-dll=$(ls "$root"/Sensor/bin/Release/net10.0/Sensor.dll "$root"/Sensor/bin/Debug/net10.0/Sensor.dll 2>/dev/null | head -1 || true)
+dll="$root"/Sensor/bin/Release/net10.0/Sensor.dll
+[ -f "$dll" ] || { echo "build the sensor first: dotnet build Sensor -c Release" >&2; exit 1; }
 work=$(mktemp -d)
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 metrics_port=$(free_port)
 echo_port=$(free_port)
 
-# A loopback server that accepts and closes, for the connect workload (not pinned, like any peer service).
-python3 - "$echo_port" <<'PY' &
+# A loopback server that accepts and closes, for the connect workload. Pinned with the client: the workload is client
+# plus server on one vCPU; unpinned, a server starved by the other vCPU's load lets the accept backlog fill and the
+# client's SYN retransmit timer (1 s) measures the scheduler, not the tracer.
+taskset -c "$CPU" python3 - "$echo_port" <<'PY' &
 import socket, sys
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(4096)
@@ -70,7 +74,13 @@ stop() {
       echo "    sensor kernel drops: $drops" ;;
   esac
   if [ "$1" = auditd ]; then auditctl -d exit,always -F arch=b64 -S execve -S connect -k bench >/dev/null; fi
-  if [ -n "${tracer:-}" ]; then kill "$tracer"; wait "$tracer" 2>/dev/null || true; tracer=""; fi
+  if [ -n "${tracer:-}" ]; then
+    kill "$tracer" 2>/dev/null || true
+    # The sensor does not always exit on SIGTERM (see bench/RESULTS.md): give it 5 s, then SIGKILL.
+    for _ in $(seq 50); do kill -0 "$tracer" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$tracer" 2>/dev/null || true
+    wait "$tracer" 2>/dev/null || true; tracer=""
+  fi
 }
 
 declare -A ratio
@@ -80,6 +90,7 @@ for r in $(seq "$ROUNDS"); do
     base_exec=$(execs); base_conn=$(connects)
     echo "round $r: none: $N fork+exec ${base_exec}s, $N connects ${base_conn}s"
     start "$m"
+    N=$WARM execs >/dev/null; N=$WARM connects >/dev/null   # start-up (JIT, first lookups) is not steady-state cost
     e=$(execs); c=$(connects)
     re=$(echo "scale=3; $e / $base_exec" | bc); rc=$(echo "scale=3; $c / $base_conn" | bc)
     echo "round $r: $m: fork+exec ${e}s (x$re), connects ${c}s (x$rc)"

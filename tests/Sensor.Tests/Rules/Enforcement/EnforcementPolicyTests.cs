@@ -74,6 +74,46 @@ public sealed class EnforcementPolicyTests
     }
 
     [Fact]
+    public void Observe_ContainerSeenBeforeItsPod_IsDeniedWhenTheDirectoryLearnsIt_AndAnOlderEventDoesNotLiftIt()
+    {
+        var actuator = new RecordingActuator();
+        var policy = new EnforcementPolicy(new EnforcementOptions
+        {
+            Enabled = true,
+            DenyMetadata = new MetadataDenyOptions { Namespaces = ["shop"] },
+        }, actuator);
+        var container = Container() with { FullId = new string('a', 64) };
+        var proc = Proc("sh") with { CgroupId = 77 };
+
+        policy.Observe(Exec(proc, container));                      // runtime metadata not known yet
+        Assert.Empty(actuator.Denied);
+        policy.OnContainerLearned(container.FullId!, Pod("shop"));  // the directory learned it: deny at once
+        Assert.True(policy.DeniesCgroup(77));
+        policy.Observe(Exec(proc, container));                      // built before the lookup finished
+        policy.Observe(Exec(proc, container, k8s: Pod("shop")));
+
+        Assert.True(policy.DeniesCgroup(77));
+        Assert.Equal(3, actuator.Denied.Count);
+        Assert.Empty(actuator.Allowed);
+    }
+
+    [Fact]
+    public void Observe_PodOfAnotherNamespace_DeniesNothing()
+    {
+        var actuator = new RecordingActuator();
+        var policy = new EnforcementPolicy(new EnforcementOptions
+        {
+            Enabled = true,
+            DenyMetadata = new MetadataDenyOptions { Namespaces = ["shop"] },
+        }, actuator);
+
+        policy.Observe(Exec(Proc("sh") with { CgroupId = 78 }, Container() with { FullId = new string('b', 64) }, k8s: Pod("web")));
+
+        Assert.False(policy.DeniesCgroup(78));
+        Assert.Empty(actuator.Denied);
+    }
+
+    [Fact]
     public void DeniedMetadataConnect_AlertSaysWhatWasEnforced()
     {
         var policy = new EnforcementPolicy(new EnforcementOptions

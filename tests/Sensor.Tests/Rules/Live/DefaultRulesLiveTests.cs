@@ -147,9 +147,11 @@ public sealed class DefaultRulesLiveTests(LiveSensor sensor) : IClassFixture<Liv
         var mount = await sensor.WaitForAlert("Mount from container", app, a => Cmd(a, "mount-trigger"), "mount -t tmpfs");
         Assert.Equal("mount", mount.Process!.Name);
 
-        // Near miss: runc itself unshares, sets namespaces and mounts inside every new container's cgroup.
+        // Near miss: runc itself unshares, sets namespaces and mounts inside every new container's cgroup (its unshare
+        // and setns run in the host's mount namespace, which the container-only filter drops in the kernel; its mounts
+        // run in the new one and are seen).
         var fresh = await sensor.StartContainer("--network", "none");
-        await sensor.AssertNoAlert("Namespace change from container", fresh, e => e.Type is "unshare" or "setns" && e.Process.Name == "runc", "runc's own unshare");
+        await sensor.AssertNoAlert("Namespace change from container", fresh, e => e.Process.Name == "runc", "runc's container set-up");
         await sensor.AssertNoAlert("Mount from container", fresh, e => e.Type == "mount" && e.Process.Name == "runc", "runc's own mounts");
     }
 

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
+using Sensor.Processes;
 using Triage.Contracts;
 
 namespace Sensor.Evidence;
@@ -116,7 +117,7 @@ internal sealed partial class EvidenceCollector(SensorEvidenceOptions options, T
     private CapturedArtifact ProcessTree(EvidenceRequest request, List<ProcProcess> members)
     {
         var alerting = request.Pid is { } pid ? ProcFs.Read(pid) : null;
-        if (alerting is not null && request.StartTimeNs is { } start && !SameStart(alerting.StartTicks, start))
+        if (alerting is not null && request.StartTimeNs is { } start && !ProcStat.SameStart(alerting.StartTicks, start))
         {
             // The pid now names another process: do not present its tree as the attacker's.
             alerting = null;
@@ -167,7 +168,7 @@ internal sealed partial class EvidenceCollector(SensorEvidenceOptions options, T
     {
         var now = time.GetUtcNow();
         var process = ProcFs.Read(pid);
-        if (process is null || (request.StartTimeNs is { } start && !SameStart(process.StartTicks, start)))
+        if (process is null || (request.StartTimeNs is { } start && !ProcStat.SameStart(process.StartTicks, start)))
         {
             return [Missing(EvidenceKinds.ExecutableInfo, $"process {pid} exited before capture")];
         }
@@ -326,13 +327,6 @@ internal sealed partial class EvidenceCollector(SensorEvidenceOptions options, T
 
     private CapturedArtifact Missing(string kind, string reason) =>
         new(kind, kind, "text/plain", time.GetUtcNow(), Unavailable: reason);
-
-    /// <summary>/proc keeps ticks (10 ms); the sensor reports ns. One tick of rounding either way is the same start.</summary>
-    internal static bool SameStart(ulong ticks, ulong startNs)
-    {
-        var expected = startNs / ProcFs.NsPerTick;
-        return ticks + 1 >= expected && ticks <= expected + 1;
-    }
 
     private static string First(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault() ?? "";
 

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using Sensor.Processes;
 
 namespace Sensor.Evidence;
 
@@ -15,8 +16,8 @@ internal sealed record ProcSocket(int Pid, int Fd, string Protocol, string Local
 /// </summary>
 internal static class ProcFs
 {
-    // /proc/<pid>/stat counts clock ticks; USER_HZ is 100 on every Linux ABI.
-    public const ulong NsPerTick = 10_000_000;
+    /// <summary>Nanoseconds per /proc start-time tick (<see cref="ProcStat.NsPerTick"/>).</summary>
+    public const ulong NsPerTick = ProcStat.NsPerTick;
 
     public static IEnumerable<int> Pids() =>
         Directory.EnumerateDirectories("/proc")
@@ -28,15 +29,13 @@ internal static class ProcFs
     {
         try
         {
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
-            var open = stat.IndexOf('(', StringComparison.Ordinal);
-            var close = stat.LastIndexOf(')');
-            var comm = stat[(open + 1)..close];
-            var rest = stat[(close + 2)..].Split(' ');
-            var ppid = int.Parse(rest[1], CultureInfo.InvariantCulture);
-            var start = ulong.Parse(rest[19], CultureInfo.InvariantCulture);
+            if (ProcStat.Read(pid) is not { } stat)
+            {
+                return null;
+            }
+
             var cmdline = File.ReadAllText($"/proc/{pid}/cmdline").TrimEnd('\0').Replace('\0', ' ');
-            return new ProcProcess(pid, ppid, start, Uid(pid), comm, ExeLink(pid), cmdline.Length == 0 ? $"[{comm}]" : cmdline);
+            return new ProcProcess(pid, stat.Ppid, stat.StartTicks, Uid(pid), stat.Comm, ExeLink(pid), cmdline.Length == 0 ? $"[{stat.Comm}]" : cmdline);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException or ArgumentOutOfRangeException)
         {

@@ -1,7 +1,7 @@
-using System.Globalization;
 using System.Net;
 using System.Runtime.InteropServices;
 using Sensor.Native;
+using Sensor.Processes;
 
 namespace Sensor.Kernel;
 
@@ -40,9 +40,6 @@ internal enum KillResult
 
 internal static class ProcessKiller
 {
-    // /proc/<pid>/stat field 22 counts clock ticks since boot; USER_HZ is 100 on every Linux ABI.
-    private const ulong NsPerTick = 10_000_000;
-
     public static KillResult Kill(int pid, ulong startBoottimeNs)
     {
         var pidfd = LibC.pidfd_open(pid, 0);
@@ -50,12 +47,11 @@ internal static class ProcessKiller
             return KillResult.NotFound;
         try
         {
-            var ticks = StartTicks(pid);
+            // Checked after the pidfd is open: from here on the pidfd names this process even if the pid is reused.
+            var ticks = ProcStat.StartTicks(pid);
             if (ticks is null)
                 return KillResult.NotFound;
-            // The kernel rounds start_boottime down to ticks for /proc; allow one tick of rounding difference.
-            var expected = startBoottimeNs / NsPerTick;
-            if (ticks.Value + 1 < expected || ticks.Value > expected + 1)
+            if (!ProcStat.SameStart(ticks.Value, startBoottimeNs))
                 return KillResult.PidReused;
             if (LibC.pidfd_send_signal(pidfd, LibC.SIGKILL, 0, 0) == 0)
                 return KillResult.Killed;
@@ -65,23 +61,5 @@ internal static class ProcessKiller
         {
             _ = LibC.close(pidfd);
         }
-    }
-
-    /// <summary>Start time of a process in clock ticks since boot, from /proc/&lt;pid&gt;/stat; null when gone.</summary>
-    public static ulong? StartTicks(int pid)
-    {
-        string stat;
-        try
-        {
-            stat = File.ReadAllText($"/proc/{pid}/stat");
-        }
-        catch (IOException)
-        {
-            return null;
-        }
-        // comm may contain spaces and parentheses: fields resume after the last ')'.
-        var rest = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-        // rest[0] is field 3 (state); field 22 is rest[19].
-        return rest.Length > 19 && ulong.TryParse(rest[19], CultureInfo.InvariantCulture, out var t) ? t : null;
     }
 }

@@ -276,20 +276,16 @@ internal sealed class ProcessTable(TimeProvider time)
 internal static class ProcReader
 {
     /// <summary>/proc counts start times in USER_HZ (100) ticks.</summary>
-    internal const ulong NsPerTick = 10_000_000;
+    internal const ulong NsPerTick = ProcStat.NsPerTick;
 
     public static ProcessEntry? Read(string procRoot, int pid)
     {
         try
         {
             var dir = $"{procRoot}/{pid}";
-            var stat = File.ReadAllText($"{dir}/stat");
-            var close = stat.LastIndexOf(')');
-            var name = stat[(stat.IndexOf('(') + 1)..close];
-            var rest = stat[(close + 2)..].Split(' ');
-            var ppid = int.Parse(rest[1], CultureInfo.InvariantCulture);
-            var tty = int.Parse(rest[4], CultureInfo.InvariantCulture);
-            var startTicks = ulong.Parse(rest[19], CultureInfo.InvariantCulture);
+            if (ProcStat.Read(pid, procRoot) is not { } stat)
+                return null;
+            var (name, ppid, tty, startTicks) = stat;
             var cmdline = File.ReadAllBytes($"{dir}/cmdline");
             var argv = cmdline.Length == 0 ? [] : KernelEvent.SplitArgv(cmdline);
             string exe;

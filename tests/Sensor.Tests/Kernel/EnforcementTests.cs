@@ -72,7 +72,7 @@ public sealed class EnforcementTests
     {
         Requires.Root();
         using var sleeper = Process.Start("/bin/sleep", "30");
-        var ticks = ProcessKiller.StartTicks(sleeper.Id)!.Value;
+        var ticks = Sensor.Processes.ProcStat.StartTicks(sleeper.Id)!.Value;
 
         Assert.Equal(KillResult.PidReused, ProcessKiller.Kill(sleeper.Id, (ticks + 500) * 10_000_000));
         Assert.False(sleeper.HasExited);

@@ -45,6 +45,8 @@ public sealed class SensorHostTests
             $"--Sensor:SpoolDir={spool.FullName}", "--Sensor:MetricsUrl=http://127.0.0.1:0",
             $"--Sensor:ContainersConf={TestContainer.ConfigFile}", "--Sensor:CommandPollSeconds=1",
             "--Sensor:Evidence:CaptureRules:0=" + DriftRule, "--Sensor:Evidence:CaptureMinPriority=none",
+            // This sensor sees every container on the machine: it must never pause another test's container.
+            "--Sensor:Evidence:PausedExport=false",
             "--Logging:LogLevel:Default=Warning",
         ], stop.Token), Ct);
         try

@@ -4,6 +4,7 @@ using Triage.Api.Configuration;
 using Triage.Api.Evidence;
 using Triage.Api.Persistence;
 using Triage.Api.Response;
+using Triage.Api.Suppression;
 
 namespace Triage.Api;
 
@@ -71,6 +72,7 @@ internal static class TriageHost
         builder.Services.AddChat(config);
         builder.Services.AddResponse(config);
         builder.Services.AddEvidence(config);
+        builder.Services.AddSuppression(config);
         configureServices?.Invoke(builder.Services);
 
         var app = builder.Build();
@@ -79,6 +81,7 @@ internal static class TriageHost
         app.MapSensorCommands();
         app.MapSensorEvidence();
         app.MapEvidence();
+        app.MapSuppressionEndpoints();
         return app;
     }
 

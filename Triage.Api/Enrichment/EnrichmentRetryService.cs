@@ -1,3 +1,4 @@
+using Triage.Api.Operations;
 using Microsoft.EntityFrameworkCore;
 using Triage.Api.Incidents;
 using Triage.Api.Persistence;
@@ -35,33 +36,22 @@ internal sealed partial class EnrichmentRetryService(
         return due.Count;
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
         // A third of the retry interval: a due incident waits at most that long beyond its due time.
-        var period = TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(1).Ticks, options.Kubernetes.RetryInterval.Ticks / 3));
-        using var timer = new PeriodicTimer(period, time);
-        while (await timer.WaitForNextTickAsync(stoppingToken))
-        {
-            try
+        PeriodicWork.RunAsync(
+            TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(1).Ticks, options.Kubernetes.RetryInterval.Ticks / 3)),
+            time,
+            runAtStart: false,
+            async ct =>
             {
-                var queued = await EnqueueDueAsync(stoppingToken);
+                var queued = await EnqueueDueAsync(ct);
                 if (queued > 0)
                 {
                     LogRetrying(logger, queued);
                 }
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-#pragma warning disable CA1031 // A failed scan (database busy) must not end the retry loop; the next tick tries again.
-            catch (Exception ex)
-#pragma warning restore CA1031
-            {
-                LogScanFailed(logger, ex);
-            }
-        }
-    }
+            },
+            ex => LogScanFailed(logger, ex),
+            stoppingToken);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Retrying Kubernetes enrichment of {Count} incident(s)")]
     private static partial void LogRetrying(ILogger logger, int count);

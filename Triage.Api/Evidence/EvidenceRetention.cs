@@ -1,3 +1,4 @@
+using Triage.Api.Operations;
 using Microsoft.EntityFrameworkCore;
 using Triage.Api.Persistence;
 
@@ -105,23 +106,12 @@ internal sealed partial class EvidenceRetentionService(
     TimeProvider time,
     ILogger<EvidenceRetentionService> logger) : BackgroundService
 {
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        using var timer = new PeriodicTimer(options.SweepInterval, time);
-        do
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        PeriodicWork.RunAsync(options.SweepInterval, time, runAtStart: true, async ct =>
         {
-            try
-            {
-                await using var scope = scopes.CreateAsyncScope();
-                await scope.ServiceProvider.GetRequiredService<EvidenceRetention>().SweepAsync(stoppingToken);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                LogSweepFailed(logger, ex);
-            }
-        }
-        while (await timer.WaitForNextTickAsync(stoppingToken));
-    }
+            await using var scope = scopes.CreateAsyncScope();
+            await scope.ServiceProvider.GetRequiredService<EvidenceRetention>().SweepAsync(ct);
+        }, ex => LogSweepFailed(logger, ex), stoppingToken);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Evidence retention sweep failed; retrying at the next interval")]
     private static partial void LogSweepFailed(ILogger logger, Exception exception);

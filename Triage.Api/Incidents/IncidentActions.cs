@@ -87,9 +87,11 @@ internal sealed partial class IncidentActionService(
             {
                 await db.SaveChangesAsync(cancellationToken);
             }
-            catch (DbUpdateConcurrencyException) when (attempt < MaxConcurrencyRetries)
+            catch (DbUpdateException ex) when (attempt < MaxConcurrencyRetries
+                && (ex is DbUpdateConcurrencyException || DatabaseErrors.IsUniqueViolation(ex)))
             {
-                // Someone else changed the incident meanwhile (an alert, another button); redo on fresh state.
+                // Someone else changed the incident meanwhile (an alert, another button), or wrote the row this action
+                // meant to create (two simultaneous votes); redo on fresh state.
                 LogConcurrentChange(logger, incidentId, actionName, attempt);
                 db.ChangeTracker.Clear();
                 continue;

@@ -23,6 +23,9 @@ internal record IncidentSummary
     public string Node { get; init; } = "";
     public string Source { get; init; } = "";
     public string? OwnerTeam { get; init; }
+
+    /// <summary>The suppression covering every alert of this incident; such an incident does not page.</summary>
+    public long? SuppressionId { get; init; }
     public IReadOnlyList<string> Tags { get; init; } = [];
     public string? AcknowledgedBy { get; init; }
     public DateTimeOffset? AcknowledgedAt { get; init; }
@@ -47,6 +50,7 @@ internal record IncidentSummary
         Node = incident.Node;
         Source = incident.Source;
         OwnerTeam = incident.OwnerTeam;
+        SuppressionId = incident.SuppressionId;
         Tags = incident.Tags;
         AcknowledgedBy = incident.AcknowledgedBy;
         AcknowledgedAt = incident.AcknowledgedAt;
@@ -65,6 +69,8 @@ internal sealed record IncidentDetail : IncidentSummary
 
     /// <summary>Owner (and which source decided), workload, deployment history and runbook; null until enriched.</summary>
     public Enrichment.EnrichmentDocument? Enrichment { get; init; }
+    /// <summary>The incident's suppression proposal or suppression with its live tally; null when there is none.</summary>
+    public Suppression.SuppressionDto? Suppression { get; init; }
 
     /// <summary>Matched routing row and why, primary and informed teams, urgency, policy, escalation; null until routed.</summary>
     public Routing.IncidentRouteView? Route { get; init; }

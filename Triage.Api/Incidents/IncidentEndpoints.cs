@@ -102,7 +102,8 @@ internal static class IncidentEndpoints
         return new IncidentPage([.. items.Take(size).Select(i => new IncidentSummary(i))], next);
     }
 
-    private static async Task<IncidentDetail> GetAsync(long id, TriageDbContext db, CancellationToken cancellationToken)
+    private static async Task<IncidentDetail> GetAsync(
+        long id, TriageDbContext db, Suppression.SuppressionQueries suppressions, CancellationToken cancellationToken)
     {
         var incident = await db.Incidents.AsNoTracking().FirstOrDefaultAsync(i => i.Id == id, cancellationToken)
             ?? throw new NotFoundException($"Incident {id} does not exist");
@@ -114,6 +115,7 @@ internal static class IncidentEndpoints
         {
             Enrichment = await Enrichment.EnrichmentStore.GetAsync(db, id, cancellationToken),
             Route = await Routing.IncidentRouteView.GetAsync(db, id, cancellationToken),
+            Suppression = await suppressions.ForIncidentAsync(id, cancellationToken),
         };
     }
 

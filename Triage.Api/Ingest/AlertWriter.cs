@@ -5,6 +5,7 @@ using Microsoft.EntityFrameworkCore;
 using Triage.Api.Configuration;
 using Triage.Api.Incidents;
 using Triage.Api.Persistence;
+using Triage.Api.Suppression;
 using Triage.Contracts;
 
 namespace Triage.Api.Ingest;
@@ -24,6 +25,7 @@ internal sealed partial class AlertWriter(
     TriageConfig config,
     TimeProvider time,
     IngestMetrics metrics,
+    SuppressionMatcher suppressions,
     ILogger<AlertWriter> logger) : BackgroundService
 {
     /// <summary>Most alerts committed in one transaction.</summary>
@@ -151,9 +153,13 @@ internal sealed partial class AlertWriter(
                 incident = null;
             }
 
+            // Suppressed alerts are stored and counted like any other; only the incident's flag differs, and
+            // escalation pages nobody while the incident is covered by a suppression (the card still shows it).
+            var suppressionId = suppressions.Match(alert, now);
             if (incident is null)
             {
                 incident = NewIncident(alert, source, fingerprint, now);
+                incident.SuppressionId = suppressionId;
                 IncidentTimeline.Append(incident, now, Actor.System("ingest"), "created",
                     $"Opened by {incident.Rule} ({incident.Priority.ToFalcoName()}) from {source}");
                 db.Incidents.Add(incident);
@@ -162,10 +168,19 @@ internal sealed partial class AlertWriter(
             else
             {
                 AddToIncident(incident, alert, now);
+                if (suppressionId is null && incident.SuppressionId is { } lifted)
+                {
+                    // One alert outside the suppression's scope makes the whole incident live again.
+                    incident.SuppressionId = null;
+                    IncidentTimeline.Append(incident, now, Actor.System("ingest"), "suppression_lifted",
+                        $"Alert {alert.Id} is outside suppression {lifted}; this incident pages again");
+                }
             }
 
             assigned[alert.Id!] = incident;
-            incident.Alerts.Add(ToStored(alert, source, now));
+            var stored = ToStored(alert, source, now);
+            stored.SuppressionId = suppressionId;
+            incident.Alerts.Add(stored);
         }
 
         await db.SaveChangesAsync(cancellationToken);

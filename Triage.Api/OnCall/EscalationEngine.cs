@@ -51,6 +51,13 @@ internal sealed partial class EscalationEngine(
 
         if (escalation is null)
         {
+            // A suppressed incident is stored and shown but pages nobody; the first alert outside the suppression
+            // clears SuppressionId and re-runs the pipeline, which starts the escalation then.
+            if (incident.SuppressionId is not null)
+            {
+                return;
+            }
+
             var route = await db.Set<IncidentRoute>().AsNoTracking().FirstOrDefaultAsync(r => r.IncidentId == incidentId, cancellationToken);
             if (route?.EscalationPolicy is not { } policy || !_policies.ContainsKey(policy))
             {
@@ -115,6 +122,18 @@ internal sealed partial class EscalationEngine(
 
         var policy = _policies[escalation.Policy];
         var level = policy.Levels[escalation.Level];
+        if (incident.SuppressionId is { } suppressionId)
+        {
+            // Suppressed after the escalation started (a vote reached quorum): hold this level instead of paging and
+            // look again after its timeout, so that a revoked or lifted suppression resumes where it stopped.
+            escalation.NextFireAt = now + level.Timeout;
+            IncidentTimeline.Append(db, incidentId, now, Actor.System("scheduler"), "page_held",
+                $"Not paging level {escalation.Level + 1}/{policy.Levels.Count}: covered by suppression {suppressionId}; checking again at {escalation.NextFireAt:u}");
+            await db.SaveChangesAsync(cancellationToken);
+            await timers.ScheduleAsync(incidentId, escalation.Step, escalation.NextFireAt, cancellationToken);
+            return;
+        }
+
         var paged = new List<string>();
         var people = new List<string>();
         foreach (var target in level.Targets)

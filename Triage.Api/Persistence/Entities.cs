@@ -45,6 +45,13 @@ internal sealed class Incident
     /// <summary>The owning team once enrichment decided it; null until then.</summary>
     public string? OwnerTeam { get; set; }
 
+    /// <summary>
+    /// Set while every alert of this incident is covered by that suppression (a vote made it, or suppressed alerts
+    /// opened it); cleared by the first alert outside it. Routing, notification and paging must not page for an
+    /// incident with a suppression.
+    /// </summary>
+    public long? SuppressionId { get; set; }
+
     /// <summary>Tags of the alerts, deduplicated, in first-seen order.</summary>
     public List<string> Tags { get; set; } = [];
 
@@ -83,6 +90,9 @@ internal sealed class StoredAlert
 
     /// <summary>The whole alert as JSON (the native model, after mapping for Falco input).</summary>
     public string Payload { get; set; } = "";
+
+    /// <summary>The active suppression that covered this alert when it arrived; it was stored and counted, not paged.</summary>
+    public long? SuppressionId { get; set; }
 }
 
 /// <summary>One append-only entry in an incident's history: when, who, through what channel, what changed.</summary>

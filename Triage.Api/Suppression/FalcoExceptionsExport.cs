@@ -1,6 +1,6 @@
 using System.Globalization;
-using YamlDotNet.Core;
 using YamlDotNet.Core.Events;
+using YamlDotNet.Core;
 
 namespace Triage.Api.Suppression;
 

@@ -397,6 +397,9 @@ namespace Triage.Api.Migrations.Postgres
                         .HasMaxLength(16)
                         .HasColumnType("character varying(16)");
 
+                    b.Property<long?>("SuppressionId")
+                        .HasColumnType("bigint");
+
                     b.PrimitiveCollection<List<string>>("Tags")
                         .IsRequired()
                         .HasColumnType("text[]");
@@ -471,10 +474,15 @@ namespace Triage.Api.Migrations.Postgres
                         .IsRequired()
                         .HasColumnType("text");
 
+                    b.Property<long?>("SuppressionId")
+                        .HasColumnType("bigint");
+
                     b.Property<DateTimeOffset>("Time")
                         .HasColumnType("timestamp with time zone");
 
                     b.HasKey("Id");
+
+                    b.HasIndex("SuppressionId");
 
                     b.HasIndex("IncidentId", "Time");
 
@@ -661,6 +669,153 @@ namespace Triage.Api.Migrations.Postgres
                     b.ToTable("incident_routes", (string)null);
                 });
 
+            modelBuilder.Entity("Triage.Api.Suppression.SuppressionRecord", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("bigint");
+
+                    NpgsqlPropertyBuilderExtensions.UseIdentityByDefaultColumn(b.Property<long>("Id"));
+
+                    b.Property<DateTimeOffset?>("ActivatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("ActiveScopeKey")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
+                    b.Property<string>("CmdlinePattern")
+                        .HasColumnType("text");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<TimeSpan>("Duration")
+                        .HasColumnType("interval");
+
+                    b.Property<string>("EndReason")
+                        .HasColumnType("text");
+
+                    b.Property<DateTimeOffset?>("EndedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("EndedBy")
+                        .HasColumnType("text");
+
+                    b.Property<DateTimeOffset?>("ExpiresAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("ImageDigest")
+                        .HasColumnType("text");
+
+                    b.Property<string>("ImageRepository")
+                        .HasColumnType("text");
+
+                    b.Property<long>("IncidentId")
+                        .HasColumnType("bigint");
+
+                    b.Property<string>("Namespace")
+                        .HasColumnType("text");
+
+                    b.Property<long?>("OpenIncidentId")
+                        .HasColumnType("bigint");
+
+                    b.Property<string>("ProcessExe")
+                        .HasColumnType("text");
+
+                    b.Property<string>("ProposedBy")
+                        .HasColumnType("text");
+
+                    b.Property<string>("Reason")
+                        .HasColumnType("text");
+
+                    b.Property<DateTimeOffset?>("RenewalRequestedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<int>("Round")
+                        .HasColumnType("integer");
+
+                    b.Property<string>("Rule")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)");
+
+                    b.Property<DateTimeOffset>("UpdatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<int>("Version")
+                        .IsConcurrencyToken()
+                        .HasColumnType("integer");
+
+                    b.Property<string>("WorkloadKind")
+                        .HasColumnType("text");
+
+                    b.Property<string>("WorkloadName")
+                        .HasColumnType("text");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("ActiveScopeKey")
+                        .IsUnique();
+
+                    b.HasIndex("IncidentId");
+
+                    b.HasIndex("OpenIncidentId")
+                        .IsUnique();
+
+                    b.HasIndex("Status", "ExpiresAt");
+
+                    b.ToTable("suppressions", (string)null);
+                });
+
+            modelBuilder.Entity("Triage.Api.Suppression.SuppressionVote", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("bigint");
+
+                    NpgsqlPropertyBuilderExtensions.UseIdentityByDefaultColumn(b.Property<long>("Id"));
+
+                    b.Property<DateTimeOffset>("At")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("Channel")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)");
+
+                    b.Property<string>("Kind")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)");
+
+                    b.Property<string>("Reason")
+                        .HasColumnType("text");
+
+                    b.Property<int>("Round")
+                        .HasColumnType("integer");
+
+                    b.Property<long>("SuppressionId")
+                        .HasColumnType("bigint");
+
+                    b.Property<string>("Voter")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("SuppressionId", "Round", "Voter")
+                        .IsUnique();
+
+                    b.ToTable("suppression_votes", (string)null);
+                });
+
             modelBuilder.Entity("Triage.Api.Delivery.OutboxMessage", b =>
                 {
                     b.HasOne("Triage.Api.Persistence.Incident", null)
@@ -723,11 +878,34 @@ namespace Triage.Api.Migrations.Postgres
                         .IsRequired();
                 });
 
+            modelBuilder.Entity("Triage.Api.Suppression.SuppressionRecord", b =>
+                {
+                    b.HasOne("Triage.Api.Persistence.Incident", null)
+                        .WithMany()
+                        .HasForeignKey("IncidentId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Triage.Api.Suppression.SuppressionVote", b =>
+                {
+                    b.HasOne("Triage.Api.Suppression.SuppressionRecord", null)
+                        .WithMany("Votes")
+                        .HasForeignKey("SuppressionId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
             modelBuilder.Entity("Triage.Api.Persistence.Incident", b =>
                 {
                     b.Navigation("Alerts");
 
                     b.Navigation("Timeline");
+                });
+
+            modelBuilder.Entity("Triage.Api.Suppression.SuppressionRecord", b =>
+                {
+                    b.Navigation("Votes");
                 });
 #pragma warning restore 612, 618
         }

@@ -32,6 +32,7 @@ internal sealed class StoredAlertConfiguration : IEntityTypeConfiguration<Stored
         builder.Property(a => a.Id).HasMaxLength(200);
         builder.Property(a => a.Priority).HasConversion<int>();
         builder.HasIndex(a => new { a.IncidentId, a.Time });
+        builder.HasIndex(a => a.SuppressionId);
     }
 }
 

@@ -219,4 +219,84 @@ public sealed class EscalationTests : IAsyncLifetime
         var paged = await WaitForStepAsync(id, 1);
         Assert.StartsWith("level 1/2: alice", paged.LastPaged, StringComparison.Ordinal); // Monday 09:00 is also the weekly hand-off to alice
     }
+
+    private async Task SetSuppressionAsync(long incidentId, long? suppressionId)
+    {
+        await using var db = _database.NewContext();
+        var incident = await db.Incidents.SingleAsync(i => i.Id == incidentId, TestContext.Current.CancellationToken);
+        incident.SuppressionId = suppressionId;
+        await db.SaveChangesAsync(TestContext.Current.CancellationToken);
+    }
+
+    private async Task<List<string>> OutboxKindsAsync(long incidentId)
+    {
+        await using var db = _database.NewContext();
+        return await db.Set<OutboxMessage>().Where(m => m.IncidentId == incidentId).OrderBy(m => m.Id)
+            .Select(m => m.Kind).ToListAsync(TestContext.Current.CancellationToken);
+    }
+
+    [Fact]
+    public async Task SuppressedIncident_StartsNoEscalation_UntilTheSuppressionIsLifted()
+    {
+        var engine = await StartAsync();
+        var id = await _database.AddIncidentAsync(i =>
+        {
+            i.OwnerTeam = "payments";
+            i.Priority = Triage.Contracts.AlertPriority.Critical;
+            i.CreatedAt = _time.GetUtcNow();
+            i.SuppressionId = 41;
+        });
+        await new RoutingObserver(_services!.GetRequiredService<IServiceScopeFactory>(), new RoutingMatrix(_config), _time)
+            .ProcessAsync(id, CancellationToken.None);
+
+        await engine.ReconcileAsync(id, CancellationToken.None);
+
+        await using (var db = _database.NewContext())
+        {
+            Assert.False(await db.Set<Escalation>().AnyAsync(e => e.IncidentId == id, TestContext.Current.CancellationToken));
+        }
+
+        Assert.Empty(await OutboxKindsAsync(id));
+
+        await SetSuppressionAsync(id, null); // an alert outside the scope arrived
+        await engine.ReconcileAsync(id, CancellationToken.None);
+        await WaitForStepAsync(id, 1);
+        Assert.Equal(["page"], await OutboxKindsAsync(id));
+    }
+
+    [Fact]
+    public async Task SuppressedAfterTheFirstPage_HoldsTheNextLevel_AndResumesWhenLifted()
+    {
+        var engine = await StartAsync();
+        var id = await OpenIncidentAsync(engine);
+        await WaitForStepAsync(id, 1);
+
+        await SetSuppressionAsync(id, 41); // a vote reached quorum after the first page
+        _time.Advance(TimeSpan.FromMinutes(5));
+        var held = await WaitForTimelineAsync(id, "page_held", 1);
+        Assert.StartsWith("Not paging level 2/2: covered by suppression 41", held[0], StringComparison.Ordinal);
+        Assert.Equal(["page"], await OutboxKindsAsync(id));
+
+        await SetSuppressionAsync(id, null); // revoked
+        _time.Advance(TimeSpan.FromMinutes(10));
+        var resumed = await WaitForStepAsync(id, 2);
+        Assert.Equal("level 2/2: dave, team channel payments", resumed.LastPaged);
+        Assert.Equal(["page", "page"], await OutboxKindsAsync(id));
+    }
+
+    private async Task<List<string>> WaitForTimelineAsync(long incidentId, string kind, int count)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30); // wall-clock guard only; the schedule runs on the fake clock
+        while (true)
+        {
+            var entries = await TimelineAsync(incidentId, kind);
+            if (entries.Count >= count)
+            {
+                return entries;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"incident {incidentId} has {entries.Count} '{kind}' entries, expected {count}");
+            await Task.Delay(20, TestContext.Current.CancellationToken);
+        }
+    }
 }

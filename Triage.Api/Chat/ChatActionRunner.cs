@@ -36,5 +36,11 @@ internal sealed class ChatActionRunner(IServiceScopeFactory scopes)
         {
             return new ChatActionResult(false, e.Message);
         }
+        catch (Operations.RequestValidationException e)
+        {
+            // A button carries no free text: a benign vote needs its reason typed as a command.
+            var hint = action == Bot.Cards.CardActions.VoteBenign ? $" Vote with a reason: `/triage benign {incidentId} <reason>`." : "";
+            return new ChatActionResult(false, $"Not done: {e.Message}.{hint}");
+        }
     }
 }

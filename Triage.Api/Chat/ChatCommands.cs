@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using System.Text.Json;
 using Triage.Api.Configuration;
 using Triage.Api.Incidents;
 using Triage.Api.OnCall;
@@ -31,7 +32,8 @@ internal sealed partial class ChatCommands(
 
     public const string Usage =
         "Usage: `oncall [team]`, `ack <incident>`, `resolve <incident>`, `status <incident>`, "
-        + "`override <team> <person> <duration> [reason]` (e.g. `override payments carol 4h covering for alice`).";
+        + "`override <team> <person> <duration> [reason]` (e.g. `override payments carol 4h covering for alice`), "
+        + "`benign <incident> <reason>` (vote it a benign deployment artifact), `notbenign <incident> [reason]`.";
 
     /// <param name="text">The command text without <c>/triage</c> or the bot mention.</param>
     /// <param name="actor">The mapped person (or an unknown chat user, who is refused where it matters).</param>
@@ -45,6 +47,8 @@ internal sealed partial class ChatCommands(
             ("ack", var id) when TryId(id, out var incident) => await RunActionAsync(incident, CardActions.Ack, actor, ct),
             ("resolve", var id) when TryId(id, out var incident) => await RunActionAsync(incident, CardActions.Resolve, actor, ct),
             ("status", var id) when TryId(id, out var incident) => await StatusAsync(incident, ct),
+            ("benign", var id) when TryId(id, out var incident) => await VoteAsync(incident, CardActions.VoteBenign, words, actor, ct),
+            ("notbenign", var id) when TryId(id, out var incident) => await VoteAsync(incident, CardActions.VoteNotBenign, words, actor, ct),
             ("override", _) when words.Length >= 4 => await OverrideAsync(words[1], words[2], words[3], string.Join(' ', words.Skip(4)), actor, mention, ct),
             _ => Usage,
         };
@@ -52,6 +56,14 @@ internal sealed partial class ChatCommands(
 
     private async Task<string> RunActionAsync(long incidentId, string action, Actor actor, CancellationToken ct) =>
         (await runner.RunAsync(incidentId, action, actor, null, ct)).Message;
+
+    /// <summary>A suppression vote; the words after the incident id are the reason.</summary>
+    private async Task<string> VoteAsync(long incidentId, string action, string[] words, Actor actor, CancellationToken ct)
+    {
+        var reason = string.Join(' ', words.Skip(2));
+        var arguments = JsonSerializer.SerializeToElement(new Dictionary<string, string?> { ["reason"] = reason.Length == 0 ? null : reason });
+        return (await runner.RunAsync(incidentId, action, actor, arguments, ct)).Message;
+    }
 
     private async Task<string> StatusAsync(long incidentId, CancellationToken ct)
     {

@@ -139,4 +139,30 @@ public sealed class ChatCommandsTests
         using var response = await chat.Host.Anonymous.SendAsync(request, Ct);
         Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync(Ct));
     }
+
+    private const string VotingPolicy = """
+        suppression:
+          policies:
+            - { name: default, min_priority: Debug, owning_team: 1, soc: 1, proposer_counts: true }
+        """;
+
+    [Fact]
+    public async Task Slack_BenignCommand_VotesWithTheReason_WithoutReasonSaysHow()
+    {
+        await using var chat = await ChatHarness.StartAsync(extraYaml: Schedules + "\n" + VotingPolicy, baseYaml: BaseYaml);
+        var (id, _) = await chat.IncidentAsync(Ct);
+        await chat.Host.QueryAsync(db => db.Incidents.Where(i => i.Id == id)
+            .ExecuteUpdateAsync(s => s.SetProperty(i => i.OwnerTeam, "payments"), Ct));
+
+        var missing = await SlackAsync(chat, "U0ALICE", $"benign {id}");
+        var voted = await SlackAsync(chat, "U0ALICE", $"benign {id} release 1.4 runs its migration");
+
+        Assert.Contains("arguments.reason", missing, StringComparison.Ordinal);
+        Assert.Contains($"/triage benign {id} <reason>", missing, StringComparison.Ordinal);
+        Assert.Contains("alice voted benign", voted, StringComparison.Ordinal);
+        Assert.Contains("SOC 0/1", voted, StringComparison.Ordinal);
+        var vote = await chat.Host.QueryAsync(db => db.Timeline.SingleAsync(t => t.IncidentId == id && t.Kind == "vote_benign", Ct));
+        Assert.Equal(("alice", "slack"), (vote.Actor, vote.Channel));
+        Assert.Contains("release 1.4 runs its migration", vote.Detail, StringComparison.Ordinal);
+    }
 }

@@ -6,6 +6,7 @@ using Triage.Api.Evidence;
 using Triage.Api.OnCall;
 using Triage.Api.Persistence;
 using Triage.Api.Routing;
+using Triage.Api.Suppression;
 using Triage.Bot.Cards;
 using Triage.Contracts;
 
@@ -16,7 +17,7 @@ namespace Triage.Api.Chat;
 /// other features produce (owner, route, rollouts, votes, evidence) are filled from what the incident carries so far
 /// and left empty otherwise; the card renders whatever is present.
 /// </summary>
-internal sealed class IncidentCardMapper(TriageDbContext db, ChatOptions options)
+internal sealed class IncidentCardMapper(TriageDbContext db, ChatOptions options, SuppressionQueries suppressions)
 {
     /// <summary>Timeline kinds worth showing people as "who acted" lines and thread replies.</summary>
     public static bool IsPeopleEvent(TimelineEntry entry) =>
@@ -43,6 +44,7 @@ internal sealed class IncidentCardMapper(TriageDbContext db, ChatOptions options
             : await db.Set<Escalation>().AsNoTracking().FirstOrDefaultAsync(e => e.IncidentId == incidentId, ct);
         var evidence = await db.Set<EvidenceArtifact>().AsNoTracking().Where(a => a.IncidentId == incidentId)
             .OrderBy(a => a.Id).Take(CardSections.MaxEvidence).ToListAsync(ct);
+        var suppression = await suppressions.ForIncidentAsync(incidentId, ct);
         return card with
         {
             Owner = OwnerOf(enrichment, card.Owner),
@@ -64,8 +66,22 @@ internal sealed class IncidentCardMapper(TriageDbContext db, ChatOptions options
                 NextEscalationAt = escalation is { State: EscalationState.Active } ? escalation.NextFireAt : null,
             },
             Evidence = [.. evidence.Select(EvidenceLink).OfType<CardLink>()],
+            Votes = suppression is null ? null : VotesOf(suppression),
         };
     }
+
+    /// <summary>The live tally of the vote on this incident, and what came of it.</summary>
+    private static CardVotes VotesOf(SuppressionDto s) =>
+        new(s.Tally.Benign, s.Tally.NotBenign)
+        {
+            Needed = s.Tally.Needed,
+            Outcome = s.Status switch
+            {
+                SuppressionStatus.Active => $"suppressed until {CardText.Time(s.ExpiresAt!.Value)}: {s.Description}",
+                SuppressionStatus.Proposed => s.Tally.Summary,
+                _ => $"suppression {s.Status.ToString().ToLowerInvariant()}{(s.EndReason is { } why ? ": " + why : "")}",
+            },
+        };
 
     private static CardOwner? OwnerOf(EnrichmentDocument? enrichment, CardOwner? fallback) =>
         enrichment?.Owner is { Team: { } team } owner

@@ -150,7 +150,7 @@ public sealed class ChatCommandsTests
     public async Task Slack_BenignCommand_VotesWithTheReason_WithoutReasonSaysHow()
     {
         await using var chat = await ChatHarness.StartAsync(extraYaml: Schedules + "\n" + VotingPolicy, baseYaml: BaseYaml);
-        var (id, _) = await chat.IncidentAsync(Ct);
+        var (id, card) = await chat.IncidentAsync(Ct);
         await chat.Host.QueryAsync(db => db.Incidents.Where(i => i.Id == id)
             .ExecuteUpdateAsync(s => s.SetProperty(i => i.OwnerTeam, "payments"), Ct));
 
@@ -164,5 +164,10 @@ public sealed class ChatCommandsTests
         var vote = await chat.Host.QueryAsync(db => db.Timeline.SingleAsync(t => t.IncidentId == id && t.Kind == "vote_benign", Ct));
         Assert.Equal(("alice", "slack"), (vote.Actor, vote.Channel));
         Assert.Contains("release 1.4 runs its migration", vote.Detail, StringComparison.Ordinal);
+
+        // The card shows the live tally.
+        var updated = await chat.Slack.WaitForMessageAsync(
+            m => m.Ts == card.Ts && m.Blocks!.ToJsonString().Contains("Not benign 0 (needs 2)", StringComparison.Ordinal), TimeSpan.FromSeconds(20));
+        Assert.Contains("SOC 0/1", updated.Blocks!.ToJsonString(), StringComparison.Ordinal);
     }
 }

@@ -5,13 +5,15 @@ using Microsoft.EntityFrameworkCore;
 using Triage.Api.Delivery;
 using Triage.Api.Incidents;
 using Triage.Api.Persistence;
+using Triage.Api.Routing;
 
 namespace Triage.Api.Chat;
 
 /// <summary>
 /// Pipeline step 300: makes sure every configured chat destination has the incident's card and that the card shows the
 /// current state. Idempotent reconcile through the outbox: one post per destination (key <c>incident-{id}/card/{to}</c>),
-/// one update per incident version (<c>…/v{version}</c>), one thread reply per timeline event (<c>…/reply/{entry}</c>).
+/// an update when the incident's version moved past what the card shows and no card message for that destination is
+/// still waiting for its first attempt (<c>…/v{version}</c>), one thread reply per timeline event (<c>…/reply/{entry}</c>). Destinations follow the route.
 /// Card bodies are rendered at delivery time, so a late update always carries the newest state.
 /// </summary>
 internal sealed class ChatNotifier(IServiceScopeFactory scopes, ChatOptions options, Outbox outbox) : IIncidentObserver
@@ -30,26 +32,28 @@ internal sealed class ChatNotifier(IServiceScopeFactory scopes, ChatOptions opti
 
         var existing = await db.Set<OutboxMessage>().AsNoTracking()
             .Where(m => m.IncidentId == incidentId && (m.Kind == ChatKinds.Card || m.Kind == ChatKinds.CardUpdate || m.Kind == ChatKinds.Reply))
-            .Select(m => new { m.Channel, m.Kind, m.IdempotencyKey, m.Payload })
+            .Select(m => new { m.Channel, m.Kind, m.IdempotencyKey, m.Payload, m.Status, m.Attempts })
             .ToListAsync(cancellationToken);
         var people = await db.Timeline.AsNoTracking().Where(t => t.IncidentId == incidentId).OrderBy(t => t.Id).ToListAsync(cancellationToken);
+        var route = await db.Set<IncidentRoute>().AsNoTracking().FirstOrDefaultAsync(r => r.IncidentId == incidentId, cancellationToken);
 
-        foreach (var (channel, to, replies) in Destinations(incident))
+        foreach (var (channel, to, replies) in Destinations(incident, route))
         {
             var prefix = $"incident-{incidentId}/card/{to}";
             var mine = existing.Where(m => m.Channel == channel && m.IdempotencyKey.StartsWith(prefix, StringComparison.Ordinal)).ToList();
-            if (!mine.Any(m => m.Kind == ChatKinds.Card))
+            var cardMessages = mine.Where(m => m.Kind != ChatKinds.Reply).ToList();
+            if (cardMessages.Count == 0)
             {
-                await outbox.AddAsync(db, Request(incidentId, channel, ChatKinds.Card, prefix, to, incident.Version), cancellationToken);
+                await outbox.AddAsync(db, Request(incidentId, channel, ChatKinds.Card, prefix, to, incident.Version, OutboxPriority.Urgent), cancellationToken);
             }
-            else
+            else if (incident.Version > cardMessages.Max(m => VersionOf(m.Payload))
+                && !cardMessages.Any(m => m.Status == OutboxStatus.Pending && m.Attempts == 0))
             {
-                var shown = mine.Where(m => m.Kind != ChatKinds.Reply).Max(m => VersionOf(m.Payload));
-                if (incident.Version > shown)
-                {
-                    await outbox.AddAsync(db, Request(incidentId, channel, ChatKinds.CardUpdate,
-                        $"{prefix}/v{incident.Version.ToString(CultureInfo.InvariantCulture)}", to, incident.Version), cancellationToken);
-                }
+                // A card or update not yet attempted renders the incident when its attempt starts, which is after this
+                // change committed: it will show it. So a burst of alerts becomes one chat.update, not one per alert.
+                // (A message already attempted may have rendered an older state, so it does not count.)
+                await outbox.AddAsync(db, Request(incidentId, channel, ChatKinds.CardUpdate,
+                    $"{prefix}/v{incident.Version.ToString(CultureInfo.InvariantCulture)}", to, incident.Version, OutboxPriority.Routine), cancellationToken);
             }
 
             if (replies)
@@ -65,7 +69,8 @@ internal sealed class ChatNotifier(IServiceScopeFactory scopes, ChatOptions opti
                             ["to"] = to,
                             ["text"] = $"{entry.Detail} ({entry.Channel}, {entry.At.UtcDateTime.ToString("HH:mm:ss 'UTC'", CultureInfo.InvariantCulture)})",
                         };
-                        await outbox.AddAsync(db, new OutboxRequest(incidentId, channel, ChatKinds.Reply, payload.ToJsonString(), key), cancellationToken);
+                        await outbox.AddAsync(db, new OutboxRequest(incidentId, channel, ChatKinds.Reply, payload.ToJsonString(), key,
+                            Priority: OutboxPriority.Routine), cancellationToken);
                     }
                 }
             }
@@ -81,16 +86,20 @@ internal sealed class ChatNotifier(IServiceScopeFactory scopes, ChatOptions opti
     }
 
     /// <summary>(outbox channel, destination, whether timeline events become thread replies) for this incident.</summary>
-    private IEnumerable<(string Channel, string To, bool Replies)> Destinations(Incident incident)
+    private IEnumerable<(string Channel, string To, bool Replies)> Destinations(Incident incident, IncidentRoute? route)
     {
-        if (options.Slack is { } slack && Pick(slack.TeamChannels, slack.DefaultChannel, incident) is { } slackChannel)
+        var teamsToTell = Audience(incident, route);
+        if (options.Slack is { } slack)
         {
-            yield return (ChatKinds.SlackChannel, slackChannel, slack.ThreadReplies);
+            foreach (var slackChannel in Pick(slack.TeamChannels, slack.DefaultChannel, teamsToTell))
+            {
+                yield return (ChatKinds.SlackChannel, slackChannel, slack.ThreadReplies);
+            }
         }
 
         if (options.Teams is { } teams)
         {
-            if (Pick(teams.TeamChannels, teams.DefaultChannel, incident) is { } teamsChannel)
+            foreach (var teamsChannel in Pick(teams.TeamChannels, teams.DefaultChannel, teamsToTell))
             {
                 yield return (ChatKinds.TeamsChannel, teamsChannel, true);
             }
@@ -107,11 +116,25 @@ internal sealed class ChatNotifier(IServiceScopeFactory scopes, ChatOptions opti
         }
     }
 
-    private static string? Pick(Dictionary<string, string> teamChannels, string? fallback, Incident incident) =>
-        incident.OwnerTeam is { } team && teamChannels.TryGetValue(team, out var channel) ? channel : fallback;
+    /// <summary>
+    /// The teams whose channels get the card: the route's primary and informed teams once routing has decided (a
+    /// metadata credential theft routed to the SOC goes to the SOC's channel, not the owner's), else the owning team.
+    /// </summary>
+    private static List<string> Audience(Incident incident, IncidentRoute? route) =>
+        route is not null
+            ? [.. new[] { route.PrimaryTeam, route.InformedTeam }.OfType<string>().Where(t => t.Length > 0).Distinct(StringComparer.Ordinal)]
+            : [.. new[] { incident.OwnerTeam }.OfType<string>()];
 
-    private static OutboxRequest Request(long incidentId, string channel, string kind, string key, string to, int version) =>
-        new(incidentId, channel, kind, new JsonObject { ["incident_id"] = incidentId, ["to"] = to, ["version"] = version }.ToJsonString(), key);
+    /// <summary>Each team's configured channel (once each); the default channel when none of them has one.</summary>
+    private static List<string> Pick(Dictionary<string, string> teamChannels, string? fallback, List<string> teams)
+    {
+        var channels = teams.Select(t => teamChannels.GetValueOrDefault(t)).OfType<string>().Distinct(StringComparer.Ordinal).ToList();
+        return channels.Count > 0 ? channels : fallback is null ? [] : [fallback];
+    }
+
+    private static OutboxRequest Request(long incidentId, string channel, string kind, string key, string to, int version, int priority) =>
+        new(incidentId, channel, kind, new JsonObject { ["incident_id"] = incidentId, ["to"] = to, ["version"] = version }.ToJsonString(), key,
+            Priority: priority);
 
     private static int VersionOf(string payload) =>
         JsonDocument.Parse(payload).RootElement.TryGetProperty("version", out var v) && v.TryGetInt32(out var version) ? version : 0;

@@ -11,13 +11,15 @@ namespace Triage.Api.Delivery;
 /// <param name="Payload">The channel-specific JSON body.</param>
 /// <param name="IdempotencyKey">Unique per channel; a second enqueue with the same key returns the first message.</param>
 /// <param name="NotBefore">Earliest first attempt; null for now.</param>
+/// <param name="Priority">An <see cref="OutboxPriority"/>: urgent messages of a channel go before routine ones.</param>
 internal sealed record OutboxRequest(
     long? IncidentId,
     string Channel,
     string Kind,
     string Payload,
     string IdempotencyKey,
-    DateTimeOffset? NotBefore = null);
+    DateTimeOffset? NotBefore = null,
+    int Priority = OutboxPriority.Urgent);
 
 /// <summary>
 /// The delivery outbox: producers put messages here and <see cref="OutboxDispatcher"/> delivers them through the
@@ -66,6 +68,7 @@ internal sealed class Outbox(TimeProvider time)
             Kind = request.Kind,
             Payload = request.Payload,
             IdempotencyKey = request.IdempotencyKey,
+            Priority = request.Priority,
             Status = OutboxStatus.Pending,
             CreatedAt = now,
             NextAttemptAt = request.NotBefore is { } notBefore && notBefore > now ? notBefore : now,

@@ -121,25 +121,27 @@ internal sealed partial class OutboxDispatcher : BackgroundService
     }
 
     /// <summary>
-    /// Attempts the due messages of one channel in order. True when another round may find more at once: the batch was
-    /// full, or a message finished and may have been holding back the next one of its incident.
+    /// Attempts the due messages of one channel, urgent ones first. True when another round may find more at once: the batch was
+    /// full, a message finished and may have been holding back the next one of its incident, or a routine message was
+    /// attempted (each one ends the round, so urgent messages never queue behind a run of routine ones).
     /// </summary>
     private async Task<bool> DispatchChannelAsync(string channelName, CancellationToken cancellationToken)
     {
-        List<long> ids;
+        List<(long Id, int Priority)> due;
         await using (var scope = _scopes.CreateAsyncScope())
         {
             var db = scope.ServiceProvider.GetRequiredService<TriageDbContext>();
-            ids = await Due(db, _time.GetUtcNow()).Where(m => m.Channel == channelName)
-                .OrderBy(m => m.NextAttemptAt).ThenBy(m => m.Id)
-                .Select(m => m.Id).Take(_options.BatchSize).ToListAsync(cancellationToken);
+            due = (await Due(db, _time.GetUtcNow()).Where(m => m.Channel == channelName)
+                .OrderBy(m => m.Priority).ThenBy(m => m.NextAttemptAt).ThenBy(m => m.Id)
+                .Select(m => new { m.Id, m.Priority }).Take(_options.BatchSize).ToListAsync(cancellationToken))
+                .Select(m => (m.Id, m.Priority)).ToList();
         }
 
         _channels.TryGetValue(channelName, out var channel);
         var minInterval = _options.MinInterval.TryGetValue(channelName, out var configured) ? configured
             : channel?.MinInterval ?? TimeSpan.Zero;
         var finished = false;
-        foreach (var id in ids)
+        foreach (var (id, priority) in due)
         {
             if (_notBefore.TryGetValue(channelName, out var notBefore) && notBefore > _time.GetUtcNow())
             {
@@ -159,9 +161,16 @@ internal sealed partial class OutboxDispatcher : BackgroundService
             {
                 _notBefore[channelName] = next;
             }
+
+            if (priority != OutboxPriority.Urgent)
+            {
+                // A routine message may have waited for the remote side's pace; look again before the next one, so an
+                // urgent message that arrived meanwhile (a new incident's card, a page) goes first.
+                return true;
+            }
         }
 
-        return finished || ids.Count == _options.BatchSize;
+        return finished || due.Count == _options.BatchSize;
     }
 
     /// <summary>Claims, attempts and records one message. Null when another dispatcher had claimed it.</summary>

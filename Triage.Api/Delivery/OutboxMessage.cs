@@ -13,6 +13,13 @@ public enum OutboxStatus
     Failed = 2,
 }
 
+/// <summary>Values of <see cref="OutboxMessage.Priority"/>: lower goes first.</summary>
+internal static class OutboxPriority
+{
+    public const int Urgent = 0;
+    public const int Routine = 1;
+}
+
 /// <summary>
 /// One durable outgoing delivery (a Slack card, a Teams card, a PagerDuty event, a webhook call) in the outbox table.
 /// Written in the same transaction as the change that causes it, delivered by <see cref="OutboxDispatcher"/>.
@@ -35,6 +42,13 @@ internal sealed class OutboxMessage
 
     /// <summary>Unique per channel: enqueueing the same key twice yields the first message (see <see cref="Outbox"/>).</summary>
     public string IdempotencyKey { get; set; } = "";
+
+    /// <summary>
+    /// Which due message of a channel goes first: <see cref="OutboxPriority.Urgent"/> (a new card, a page) before
+    /// <see cref="OutboxPriority.Routine"/> (a card update, a thread reply), so a paced channel never holds a new
+    /// incident behind the chatter of older ones. Messages of one incident keep their order regardless.
+    /// </summary>
+    public int Priority { get; set; }
 
     public OutboxStatus Status { get; set; }
 

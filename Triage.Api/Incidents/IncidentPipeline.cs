@@ -1,12 +1,15 @@
+using System.Diagnostics;
 using System.Threading.Channels;
 using Microsoft.EntityFrameworkCore;
+using Prometheus;
 using Triage.Api.Persistence;
 
 namespace Triage.Api.Incidents;
 
 /// <summary>
 /// A step that reacts to incident changes: enrichment (100), routing (200), suppression (250), notification (300),
-/// escalation and paging (400), response (500). Steps run in ascending <see cref="Order"/> for one incident at a time.
+/// escalation and paging (400), response (500). Steps run in ascending <see cref="Order"/>; one incident is processed by
+/// one worker at a time, different incidents in parallel.
 /// </summary>
 /// <remarks>
 /// Steps receive only the incident id and must reconcile: read the incident's current state and do what is missing.
@@ -28,6 +31,13 @@ internal sealed class IncidentPipelineOptions
 
     /// <summary>Longest delay between retries. Default 5 minutes.</summary>
     public TimeSpan MaxRetryDelay { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// Incidents processed at once (one incident is never processed twice at the same time). Several, so that a new
+    /// incident's card does not wait for another incident's slow steps (a Kubernetes lookup, scheduling its
+    /// escalation, a response action). Default 4.
+    /// </summary>
+    public int Workers { get; set; } = 4;
 }
 
 /// <summary>
@@ -42,10 +52,20 @@ internal sealed partial class IncidentPipeline(
     TimeProvider time,
     ILogger<IncidentPipeline> logger) : BackgroundService
 {
-    private readonly Channel<long> _queue = Channel.CreateUnbounded<long>(new UnboundedChannelOptions { SingleReader = true });
+    private static readonly Histogram StepDuration = Metrics.CreateHistogram(
+        "triage_pipeline_step_duration_seconds", "Time one incident pipeline step took for one incident, by step.",
+        new HistogramConfiguration { LabelNames = ["step"], Buckets = Histogram.ExponentialBuckets(0.0005, 2, 16) });
+
+    private static readonly Histogram QueueWait = Metrics.CreateHistogram(
+        "triage_pipeline_queue_wait_seconds", "Time a changed incident waited for a pipeline worker.",
+        new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.0005, 2, 16) });
+
+    private readonly Channel<(long IncidentId, long QueuedAt)> _queue = Channel.CreateUnbounded<(long, long)>();
     private readonly IIncidentObserver[] _observers = [.. observers.OrderBy(o => o.Order)];
     private readonly Dictionary<long, int> _attempts = [];
     private readonly HashSet<long> _queued = [];
+    private readonly HashSet<long> _running = [];
+    private readonly HashSet<long> _changedWhileRunning = [];
     private readonly Lock _gate = new();
 
     /// <summary>Queues an incident whose change is already committed. Duplicate requests coalesce.</summary>
@@ -53,23 +73,30 @@ internal sealed partial class IncidentPipeline(
     {
         lock (_gate)
         {
+            if (_running.Contains(incidentId))
+            {
+                // Its worker may already have read the old state: run it once more when that worker is done.
+                _changedWhileRunning.Add(incidentId);
+                return;
+            }
+
             if (!_queued.Add(incidentId))
             {
                 return;
             }
         }
 
-        _queue.Writer.TryWrite(incidentId);
+        _queue.Writer.TryWrite((incidentId, Stopwatch.GetTimestamp()));
     }
 
-    /// <summary>Incidents waiting for their observers; for tests and readiness.</summary>
+    /// <summary>Incidents waiting for or in their observers; for tests and readiness.</summary>
     public int Pending
     {
         get
         {
             lock (_gate)
             {
-                return _queued.Count;
+                return _queued.Count + _running.Count;
             }
         }
     }
@@ -77,14 +104,38 @@ internal sealed partial class IncidentPipeline(
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         await RequeueUnfinishedAsync(stoppingToken);
-        await foreach (var incidentId in _queue.Reader.ReadAllAsync(stoppingToken))
+        await Task.WhenAll(Enumerable.Range(0, Math.Max(1, options.Workers)).Select(_ => Task.Run(() => WorkAsync(stoppingToken), stoppingToken)));
+    }
+
+    private async Task WorkAsync(CancellationToken stoppingToken)
+    {
+        await foreach (var (incidentId, queuedAt) in _queue.Reader.ReadAllAsync(stoppingToken))
         {
+            QueueWait.Observe(Stopwatch.GetElapsedTime(queuedAt).TotalSeconds);
             lock (_gate)
             {
                 _queued.Remove(incidentId);
+                _running.Add(incidentId);
             }
 
-            await ProcessOneAsync(incidentId, stoppingToken);
+            try
+            {
+                await ProcessOneAsync(incidentId, stoppingToken);
+            }
+            finally
+            {
+                bool again;
+                lock (_gate)
+                {
+                    _running.Remove(incidentId);
+                    again = _changedWhileRunning.Remove(incidentId);
+                }
+
+                if (again)
+                {
+                    Enqueue(incidentId);
+                }
+            }
         }
     }
 
@@ -112,7 +163,9 @@ internal sealed partial class IncidentPipeline(
 
             foreach (var observer in _observers)
             {
+                var started = Stopwatch.GetTimestamp();
                 await observer.ProcessAsync(incidentId, cancellationToken);
+                StepDuration.WithLabels(observer.GetType().Name).Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
             }
 
             await using (var scope = scopes.CreateAsyncScope())
@@ -129,7 +182,10 @@ internal sealed partial class IncidentPipeline(
                 }
             }
 
-            _attempts.Remove(incidentId);
+            lock (_gate)
+            {
+                _attempts.Remove(incidentId);
+            }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -139,7 +195,12 @@ internal sealed partial class IncidentPipeline(
         catch (Exception ex)
 #pragma warning restore CA1031
         {
-            var attempt = _attempts[incidentId] = _attempts.GetValueOrDefault(incidentId) + 1;
+            int attempt;
+            lock (_gate)
+            {
+                attempt = _attempts[incidentId] = _attempts.GetValueOrDefault(incidentId) + 1;
+            }
+
             var delay = TimeSpan.FromTicks(Math.Min(options.MaxRetryDelay.Ticks, options.FirstRetryDelay.Ticks << Math.Min(attempt - 1, 20)));
             LogObserverFailed(logger, ex, incidentId, attempt, delay);
             _ = RetryLaterAsync(incidentId, delay, cancellationToken);

@@ -68,6 +68,9 @@ namespace Triage.Api.Migrations.Postgres
                         .IsRequired()
                         .HasColumnType("text");
 
+                    b.Property<int>("Priority")
+                        .HasColumnType("integer");
+
                     b.Property<string>("RemoteId")
                         .HasMaxLength(255)
                         .HasColumnType("character varying(255)");

@@ -60,6 +60,9 @@ namespace Triage.Api.Migrations.Sqlite
                         .IsRequired()
                         .HasColumnType("TEXT");
 
+                    b.Property<int>("Priority")
+                        .HasColumnType("INTEGER");
+
                     b.Property<string>("RemoteId")
                         .HasMaxLength(255)
                         .HasColumnType("TEXT");

@@ -15,6 +15,7 @@ internal sealed class ChatHarness : IAsyncDisposable
 {
     public const string SigningSecret = "8f742231b10e8888abcd99yyyzzz85a5";
     public const string Channel = "C0PAYMENTS";
+    public const string SocChannel = "C0SOC";
     public const string TeamsChannel = "19:payments@thread.tacv2";
 
     private ChatHarness(TriageTestHost host, FakeSlackWebApi slack, FakeBotFramework teams)
@@ -32,10 +33,11 @@ internal sealed class ChatHarness : IAsyncDisposable
     /// <param name="extraYaml">More top-level configuration sections (enrichment, routing …).</param>
     /// <param name="publicBaseUrl">chat.public_base_url: links on cards are absolute only with it.</param>
     /// <param name="baseYaml">Tokens, teams and people; default <see cref="TriageTestHost.BaseYaml"/>.</param>
+    /// <param name="slackTeamChannels">chat.slack.team_channels as a YAML flow mapping, e.g. <c>{ soc: C0SOC }</c>.</param>
     public static async Task<ChatHarness> StartAsync(DatabaseKind database = DatabaseKind.Sqlite, string extraYaml = "", string? publicBaseUrl = null,
-        string baseYaml = TriageTestHost.BaseYaml)
+        string baseYaml = TriageTestHost.BaseYaml, string slackTeamChannels = "{}")
     {
-        var slack = (await FakeSlackWebApi.StartAsync()).AddChannel(Channel).AddUser("U0ALICE").AddUser("U0CAROL").AddUser("U0NOBODY");
+        var slack = (await FakeSlackWebApi.StartAsync()).AddChannel(Channel).AddChannel(SocChannel).AddUser("U0ALICE").AddUser("U0CAROL").AddUser("U0NOBODY");
         var teams = (await FakeBotFramework.StartAsync()).AddChannel(TeamsChannel);
         var yaml = $"""
             chat:
@@ -45,6 +47,7 @@ internal sealed class ChatHarness : IAsyncDisposable
                 signing_secret: {SigningSecret}
                 api_base_url: {slack.BaseUrl}
                 default_channel: {Channel}
+                team_channels: {slackTeamChannels}
               teams:
                 app_id: {teams.AppId}
                 app_secret: {teams.AppSecret}
@@ -59,6 +62,14 @@ internal sealed class ChatHarness : IAsyncDisposable
             """;
         var host = await TriageTestHost.StartAsync(database, extraYaml: yaml, baseYaml: baseYaml);
         return new ChatHarness(host, slack, teams);
+    }
+
+    /// <summary>POSTs alerts to the native ingest endpoint and expects them stored.</summary>
+    public async Task PostAlertsAsync(CancellationToken ct, params Triage.Contracts.NativeAlert[] alerts)
+    {
+        var response = await Host.Ingest.PostAsync("/api/v1/alerts",
+            new StringContent(System.Text.Json.JsonSerializer.Serialize(alerts, TriageJson.Options), Encoding.UTF8, "application/json"), ct);
+        response.EnsureSuccessStatusCode();
     }
 
     /// <summary>Ingests an alert and waits for its card in Slack; returns the incident id and the message.</summary>

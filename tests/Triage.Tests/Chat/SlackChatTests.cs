@@ -2,6 +2,8 @@ using System.Diagnostics;
 using System.Net;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Triage.Api.Delivery;
 using Triage.Fakes.Slack;
 using Triage.Tests.Support;
 
@@ -29,6 +31,63 @@ public sealed class SlackChatTests
         var exact = await TriageTestHost.ReadJsonAsync(await chat.Host.Operator.GetAsync($"/api/v1/incidents/{id}/cards/slack", Ct));
         Assert.Equal(ChatHarness.Channel, exact.GetProperty("channel").GetString());
         Assert.Equal(card.Text, exact.GetProperty("text").GetString());
+    }
+
+    [Fact]
+    public async Task NewIncident_CardGoesToTheRoutedTeamsChannels()
+    {
+        await using var chat = await ChatHarness.StartAsync(extraYaml: """
+            routing:
+              fallback_platform_team: payments
+              soc_team: soc
+              rules:
+                - name: metadata-credential-theft
+                  match:
+                    tags: [T1552.005]
+                  route: soc
+              default:
+                route: both
+                primary: platform
+            """, slackTeamChannels: $"{{ payments: {ChatHarness.Channel}, soc: {ChatHarness.SocChannel} }}");
+
+        // Metadata credential theft is routed to the SOC alone: its card goes to the SOC's channel, not the owner's.
+        var (theft, theftCard) = await chat.IncidentAsync(Ct);
+        Assert.Equal(ChatHarness.SocChannel, theftCard.Channel);
+
+        // Anything else goes to the platform team with the SOC informed: one card in each team's channel.
+        await chat.PostAlertsAsync(Ct, Some.Alert(rule: "Terminal shell in container") with { Tags = ["shell"] });
+        var shell = theft + 1;
+        var inPayments = await chat.Slack.WaitForMessageAsync(m => m.ThreadTs is null && m.Channel == ChatHarness.Channel
+            && m.Text?.Contains($"incident #{shell}", StringComparison.Ordinal) == true, TimeSpan.FromSeconds(20));
+        var inSoc = await chat.Slack.WaitForMessageAsync(m => m.ThreadTs is null && m.Channel == ChatHarness.SocChannel
+            && m.Text?.Contains($"incident #{shell}", StringComparison.Ordinal) == true, TimeSpan.FromSeconds(20));
+        Assert.NotEqual(inPayments.Ts, inSoc.Ts);
+    }
+
+    [Fact]
+    public async Task AlertsWhileAnUpdateWaits_OneUpdateShowsThemAll()
+    {
+        await using var chat = await ChatHarness.StartAsync();
+        var (id, card) = await chat.IncidentAsync(Ct);
+        await chat.Host.WaitForPipelineAsync();
+        var dispatcher = chat.Host.App.Services.GetServices<IHostedService>().OfType<OutboxDispatcher>().Single();
+        await dispatcher.StopAsync(Ct);
+
+        // Three more alerts of the incident, each processed by the pipeline while nothing is sent.
+        for (var i = 0; i < 3; i++)
+        {
+            await chat.PostAlertsAsync(Ct, Some.Alert());
+            await chat.Host.WaitForPipelineAsync();
+        }
+
+        var waiting = await chat.Host.QueryAsync(db => db.Set<OutboxMessage>()
+            .Where(m => m.IncidentId == id && m.Channel == "slack" && m.Kind == "card_update").Select(m => m.Status).ToListAsync(Ct));
+        await dispatcher.StartAsync(Ct);
+        var updated = await chat.Slack.WaitForMessageAsync(m => m.Ts == card.Ts && m.Edits > 0, TimeSpan.FromSeconds(20));
+
+        Assert.Equal([OutboxStatus.Pending], waiting);
+        Assert.Contains("4 alerts", updated.Blocks!.ToJsonString(), StringComparison.Ordinal);
+        Assert.Equal(1, chat.Slack.Calls.Count(c => c.Method == "chat.update"));
     }
 
     [Theory]

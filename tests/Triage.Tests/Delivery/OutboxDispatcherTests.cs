@@ -33,10 +33,11 @@ public sealed class OutboxDispatcherTests : IAsyncLifetime
             Jitter = () => 0.0,
         };
 
-    private async Task<OutboxMessage> EnqueueAsync(long? incidentId, string channel, string key, string kind = "trigger")
+    private async Task<OutboxMessage> EnqueueAsync(long? incidentId, string channel, string key, string kind = "trigger",
+        int priority = OutboxPriority.Urgent)
     {
         await using var db = _database.NewContext();
-        return await _outbox.EnqueueAsync(db, new OutboxRequest(incidentId, channel, kind, """{"x":1}""", key), CancellationToken.None);
+        return await _outbox.EnqueueAsync(db, new OutboxRequest(incidentId, channel, kind, """{"x":1}""", key, Priority: priority), CancellationToken.None);
     }
 
     private async Task<OutboxMessage> ReloadAsync(long id)
@@ -232,6 +233,41 @@ public sealed class OutboxDispatcherTests : IAsyncLifetime
         Assert.Equal([("trigger", 1), ("trigger", 2), ("resolve", 1)], channel.Attempts.Select(a => (a.Kind, a.Attempt)));
         Assert.Equal(OutboxStatus.Delivered, (await ReloadAsync(resolve.Id)).Status);
         Assert.Equal(OutboxStatus.Delivered, (await ReloadAsync(trigger.Id)).Status);
+    }
+
+    [Fact]
+    public async Task DispatchDueAsync_UrgentArrivesBehindRoutine_GoesNextButIncidentOrderHolds()
+    {
+        var older = await _database.AddIncidentAsync();
+        var newer = await _database.AddIncidentAsync();
+        await EnqueueAsync(older, "slack", "older/card", "card");
+        await EnqueueAsync(older, "slack", "older/update", "card_update", OutboxPriority.Routine);
+        await EnqueueAsync(older, "slack", "older/reply-1", "thread_reply", OutboxPriority.Routine);
+        await EnqueueAsync(older, "slack", "older/reply-2", "thread_reply", OutboxPriority.Routine);
+        var enqueuedNewCard = false;
+        var channel = new RecordingChannel("slack", async (m, _) =>
+        {
+            if (m.Kind == "card_update" && !enqueuedNewCard)
+            {
+                // While the older incident's routine messages go out, a new incident's card arrives.
+                enqueuedNewCard = true;
+                await EnqueueAsync(newer, "slack", "newer/card", "card");
+            }
+
+            return DeliveryResult.Delivered();
+        });
+        var dispatcher = Dispatcher(channel);
+
+        for (var round = 0; round < 10 && await dispatcher.DispatchDueAsync(CancellationToken.None) == TimeSpan.Zero; round++)
+        {
+        }
+
+        // The older incident's card precedes its update (one incident's order holds); the new card jumps the replies.
+        Assert.Equal(["card", "card_update", "card", "thread_reply", "thread_reply"], channel.Attempts.Select(a => a.Kind));
+        await using var db = _database.NewContext();
+        var newCard = await db.Set<OutboxMessage>().SingleAsync(m => m.IdempotencyKey == "newer/card", TestContext.Current.CancellationToken);
+        Assert.Equal(newCard.Id, channel.Attempts[2].Id);
+        Assert.All(await db.Set<OutboxMessage>().ToListAsync(TestContext.Current.CancellationToken), m => Assert.Equal(OutboxStatus.Delivered, m.Status));
     }
 
     [Fact]

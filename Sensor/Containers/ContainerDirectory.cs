@@ -6,12 +6,27 @@ namespace Sensor.Containers;
 /// <summary>
 /// Container and pod metadata by container id, filled in the background from the runtime (and, when configured, the
 /// Kubernetes pod watch), read without waiting by the event pipeline. <see cref="WaitForPodAsync"/> is the bounded wait
-/// an alert does before it ships marked pending.
+/// an alert does before it ships marked pending. Entries of containers the node has not seen for
+/// <see cref="Retention"/> are forgotten, so hosting many short-lived containers does not grow the sensor.
 /// </summary>
 internal sealed class ContainerDirectory(IContainerRuntime runtime, IPodDirectory? pods, TimeProvider time)
 {
     private readonly ConcurrentDictionary<string, ContainerMetadata> _known = new();
     private readonly ConcurrentDictionary<string, Task> _lookups = new();
+    // Per container: when the node last saw it (UTC ticks), when its lookup last gave up, and who waits for it.
+    private readonly ConcurrentDictionary<string, long> _lastSeen = new();
+    private readonly ConcurrentDictionary<string, long> _unknown = new();
+    private readonly ConcurrentDictionary<string, TaskCompletionSource> _changed = new();
+    private long _nextSweep;
+
+    /// <summary>How long a container nobody saw stays known. Default 10 min (its late alerts still resolve).</summary>
+    public TimeSpan Retention { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>How long a container the runtime could not name is not asked about again. Default 1 min.</summary>
+    public TimeSpan UnknownRetry { get; init; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Containers remembered (known, or being looked up); /metrics material.</summary>
+    public int Count => _lastSeen.Count;
 
     /// <summary>
     /// Raised (on a lookup thread) when the runtime's metadata of a container becomes known, so that per-namespace
@@ -25,28 +40,76 @@ internal sealed class ContainerDirectory(IContainerRuntime runtime, IPodDirector
     /// <summary>What is known now; starts a runtime lookup on a miss and answers with the id alone meanwhile.</summary>
     public ContainerContext Get(string fullId)
     {
+        var now = time.GetUtcNow().UtcTicks;
+        _lastSeen[fullId] = now;
+        if (now >= Interlocked.Read(ref _nextSweep))
+            Sweep(now);
         if (_known.TryGetValue(fullId, out var m))
             return m.Container;
-        StartLookup(fullId);
+        if (!_unknown.TryGetValue(fullId, out var gaveUp) || now - gaveUp >= UnknownRetry.Ticks)
+            StartLookup(fullId);
         return new ContainerContext { Id = ContainerIds.Short(fullId), FullId = fullId };
     }
 
     public KubernetesContext? Pod(string fullId) =>
         pods?.Find(fullId) ?? (_known.TryGetValue(fullId, out var m) ? m.Pod : null);
 
-    /// <summary>Waits up to <paramref name="timeout"/> for runtime metadata and, when pods are expected, the pod.</summary>
+    /// <summary>
+    /// Waits up to <paramref name="timeout"/> for runtime metadata and, when pods are expected, the pod. Returns the
+    /// moment the runtime lookup ends (not on a polling tick: this wait is on every container alert's path to the
+    /// service), or at once when the runtime already said it does not know the container.
+    /// </summary>
     public async Task<(ContainerContext Container, KubernetesContext? Pod, bool Pending)> WaitForPodAsync(
         string fullId, TimeSpan timeout, CancellationToken ct)
     {
         var deadline = time.GetUtcNow() + timeout;
         while (true)
         {
+            // Registered before looking, so a lookup that ends in between still wakes this wait.
+            var changed = _changed.GetOrAdd(fullId, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
             var container = Get(fullId);
             var pod = Pod(fullId);
-            var complete = _known.ContainsKey(fullId) && (pod is not null || !ExpectsPods);
-            if (complete || time.GetUtcNow() >= deadline)
+            var known = _known.ContainsKey(fullId);
+            var complete = known && (pod is not null || !ExpectsPods);
+            var gaveUp = !known && !LookupRunning(fullId) && _unknown.ContainsKey(fullId);
+            var remaining = deadline - time.GetUtcNow();
+            if (complete || gaveUp || remaining <= TimeSpan.Zero)
                 return (container, pod, ExpectsPods && pod is null);
-            await Task.Delay(TimeSpan.FromMilliseconds(50), time, ct);
+            // The pod directory does not signal (yet): while only the pod is missing, look again every 50 ms.
+            var wait = known && remaining > PodPoll ? PodPoll : remaining;
+            try
+            {
+                await changed.WaitAsync(wait, time, ct);
+            }
+            catch (TimeoutException)
+            {
+            }
+        }
+    }
+
+    private static readonly TimeSpan PodPoll = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>Wakes <see cref="WaitForPodAsync"/> callers of <paramref name="fullId"/> (metadata or pod arrived).</summary>
+    public void NotifyChanged(string fullId)
+    {
+        if (_changed.TryRemove(fullId, out var waiters))
+            waiters.TrySetResult();
+    }
+
+    private bool LookupRunning(string fullId) => _lookups.TryGetValue(fullId, out var lookup) && !lookup.IsCompleted;
+
+    private void Sweep(long now)
+    {
+        Interlocked.Exchange(ref _nextSweep, now + Math.Max(Retention.Ticks / 10, TimeSpan.TicksPerSecond));
+        foreach (var (id, seen) in _lastSeen)
+        {
+            if (now - seen < Retention.Ticks || LookupRunning(id))
+                continue;
+            _lastSeen.TryRemove(id, out _);
+            _known.TryRemove(id, out _);
+            _unknown.TryRemove(id, out _);
+            _lookups.TryRemove(id, out _);
+            NotifyChanged(id);
         }
     }
 
@@ -61,15 +124,22 @@ internal sealed class ContainerDirectory(IContainerRuntime runtime, IPodDirector
                     if (m is not null)
                     {
                         _known[id] = m;
+                        _unknown.TryRemove(id, out _);
                         Learned?.Invoke(id, m with { Pod = Pod(id) });
                         break;
                     }
                     await Task.Delay(TimeSpan.FromMilliseconds(100), time);
                 }
+                if (!_known.ContainsKey(id))
+                {
+                    // Gone before it could be inspected, or not this runtime's: do not spawn lookups for every event.
+                    _unknown[id] = time.GetUtcNow().UtcTicks;
+                }
             }
             finally
             {
                 _lookups.TryRemove(id, out _);
+                NotifyChanged(id);
             }
         }));
 }

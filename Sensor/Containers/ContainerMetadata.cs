@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text.Json;
 using Sensor.Events;
@@ -16,16 +15,12 @@ internal interface IContainerRuntime
 
 /// <summary>
 /// <c>podman inspect</c>: name, image, and the io.kubernetes.pod.* labels when the container belongs to a pod.
-/// Answers are cached; a miss is retried on the next call, since the container may not be registered yet.
+/// Not cached here: <see cref="ContainerDirectory"/> keeps the answers and forgets containers that are gone.
 /// </summary>
 internal sealed class PodmanRuntime(string? containersConf = null) : IContainerRuntime
 {
-    private readonly ConcurrentDictionary<string, ContainerMetadata> _cache = new();
-
     public async Task<ContainerMetadata?> InspectAsync(string containerId, CancellationToken ct)
     {
-        if (_cache.TryGetValue(containerId, out var known))
-            return known;
         var psi = new ProcessStartInfo("podman") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in new[] { "inspect", "--type", "container", containerId })
             psi.ArgumentList.Add(a);
@@ -38,10 +33,7 @@ internal sealed class PodmanRuntime(string? containersConf = null) : IContainerR
             await p.WaitForExitAsync(ct);
             if (p.ExitCode != 0)
                 return null;
-            var parsed = Parse(containerId, json);
-            if (parsed is not null)
-                _cache[containerId] = parsed;
-            return parsed;
+            return Parse(containerId, json);
         }
         catch (Exception e) when (e is System.ComponentModel.Win32Exception or JsonException or InvalidOperationException)
         {

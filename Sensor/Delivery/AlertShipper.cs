@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using Microsoft.Extensions.Logging;
+using Sensor.Hosting;
 using Triage.Contracts;
 
 namespace Sensor.Delivery;
@@ -28,12 +29,16 @@ internal sealed record ShipperOptions
 /// Drains the spool to <c>POST /api/v1/alerts</c> in batches. An alert leaves the spool only when the service
 /// acknowledged it (2xx) or refused it as invalid (400/422, logged and counted: resending cannot help); anything else
 /// (connection refused, 5xx, 429, 401) is retried with exponential backoff, so an outage or restart of the service
-/// loses nothing. Alert ids make the retries idempotent on the service side.
+/// loses nothing. Alert ids make the retries idempotent on the service side. There is no batching delay: a batch is
+/// whatever is spooled when the previous POST ended, so a lone alert leaves the moment it is on disk.
 /// </summary>
-internal sealed partial class AlertShipper(AlertSpool spool, HttpClient http, ShipperOptions options, TimeProvider time, ILogger<AlertShipper> log)
+internal sealed partial class AlertShipper(
+    AlertSpool spool, HttpClient http, ShipperOptions options, TimeProvider time, ILogger<AlertShipper> log, SensorMetrics? metrics = null)
 {
     private long _shipped;
     private long _rejected;
+    // Alerts handed to HTTP and not yet acknowledged: their detection latency is counted once, at the first attempt.
+    private readonly HashSet<string> _attempted = new(StringComparer.Ordinal);
 
     public long Shipped => Interlocked.Read(ref _shipped);
     public long Rejected => Interlocked.Read(ref _rejected);
@@ -96,6 +101,7 @@ internal sealed partial class AlertShipper(AlertSpool spool, HttpClient http, Sh
     private async Task<Outcome> SendAsync(IReadOnlyList<(string File, NativeAlert Alert)> batch, CancellationToken ct)
     {
         var alerts = batch.Select(b => b.Alert).ToList();
+        ObserveFirstAttempt(alerts);
         HttpResponseMessage response;
         try
         {
@@ -115,8 +121,7 @@ internal sealed partial class AlertShipper(AlertSpool spool, HttpClient http, Sh
         {
             if (response.IsSuccessStatusCode)
             {
-                foreach (var (file, _) in batch)
-                    spool.Remove(file);
+                Forget(batch);
                 Interlocked.Add(ref _shipped, batch.Count);
                 var newest = alerts.Max(a => a.Time ?? time.GetUtcNow());
                 LastShipLagSeconds = Math.Max(0, (time.GetUtcNow() - newest).TotalSeconds);
@@ -127,13 +132,40 @@ internal sealed partial class AlertShipper(AlertSpool spool, HttpClient http, Sh
             {
                 var body = await response.Content.ReadAsStringAsync(ct);
                 LogRejected(log, (int)response.StatusCode, batch.Count, body.Length > 500 ? body[..500] : body);
-                foreach (var (file, _) in batch)
-                    spool.Remove(file);
+                Forget(batch);
                 Interlocked.Add(ref _rejected, batch.Count);
                 return Outcome.Delivered;
             }
             LogRetry(log, (int)response.StatusCode, batch.Count);
             return Outcome.Retry;
+        }
+    }
+
+    /// <summary>
+    /// Detection latency: from the syscall (the alert's time, which the sensor derived from the kernel's timestamp) to
+    /// the moment the alert is handed to HTTP for the first time. Retries after an outage are ship lag, not detection.
+    /// </summary>
+    private void ObserveFirstAttempt(List<NativeAlert> alerts)
+    {
+        if (metrics is null)
+            return;
+        var now = time.GetUtcNow();
+        foreach (var alert in alerts)
+        {
+            if (alert.Id is null || !_attempted.Add(alert.Id))
+                continue;
+            if (alert.Time is { } at)
+                metrics.DetectionLatency.Observe(Math.Max(0, (now - at).TotalSeconds));
+        }
+    }
+
+    private void Forget(IReadOnlyList<(string File, NativeAlert Alert)> batch)
+    {
+        foreach (var (file, alert) in batch)
+        {
+            spool.Remove(file);
+            if (alert.Id is not null)
+                _attempted.Remove(alert.Id);
         }
     }
 

@@ -130,7 +130,7 @@ internal static partial class SensorHost
         var spool = new AlertSpool(settings.SpoolDir, settings.SpoolCapacity);
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
         var shipper = new AlertShipper(spool, http, new ShipperOptions { ServiceUrl = new Uri(settings.ServiceUrl), Token = settings.Token },
-            time, app.Services.GetRequiredService<ILogger<AlertShipper>>());
+            time, app.Services.GetRequiredService<ILogger<AlertShipper>>(), metrics);
 
         // The command channel (kill, capture on request) and evidence uploads share one client with the sensor token.
         var longPoll = TimeSpan.FromSeconds(settings.CommandPollSeconds);
@@ -158,6 +158,7 @@ internal static partial class SensorHost
             metrics.SpoolDropped.Set(spool.Dropped);
             metrics.ShipLag.Set(shipper.LastShipLagSeconds);
             metrics.Shipped.Set(shipper.Shipped);
+            metrics.Containers.Set(containers.Count);
             metrics.Processes.WithLabels("live").Set(table.LiveCount);
             metrics.Processes.WithLabels("tombstone").Set(table.TombstoneCount);
             metrics.EvidenceRequested.Set(atDetection.Requested);

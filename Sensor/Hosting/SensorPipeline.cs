@@ -53,7 +53,7 @@ internal sealed partial class SensorPipeline(
                 // without this the pipeline (and the sensor's shutdown) would never stop.
                 if (ct.IsCancellationRequested)
                     break;
-                metrics.Events.WithLabels(e.Kind.ToString().ToLowerInvariant()).Inc();
+                metrics.EventsOf(e.Kind).Inc();
                 SensorEvent? se;
                 IReadOnlyList<NativeAlert> alerts;
                 try
@@ -74,20 +74,21 @@ internal sealed partial class SensorPipeline(
                 foreach (var alert in alerts)
                 {
                     metrics.Alerts.WithLabels(alert.Rule ?? "").Inc();
+                    metrics.Detected.Observe(SecondsSince(se.TimestampNs));
                     capture?.OnAlert(alert, se);
                     var fullId = se.Container?.FullId;
                     if (fullId is null)
                     {
-                        Spool(alert);
+                        Spool(alert, se.TimestampNs);
                         continue;
                     }
                     if (Interlocked.Increment(ref _waiting) > options.MaxWaitingAlerts)
                     {
                         Interlocked.Decrement(ref _waiting);
-                        Spool(alert with { K8s = alert.K8s ?? (containers.ExpectsPods ? new KubernetesInfo { Pending = true } : null) });
+                        Spool(alert with { K8s = alert.K8s ?? (containers.ExpectsPods ? new KubernetesInfo { Pending = true } : null) }, se.TimestampNs);
                         continue;
                     }
-                    _ = CompleteAndSpoolAsync(alert, fullId, ct);
+                    _ = CompleteAndSpoolAsync(alert, fullId, se.TimestampNs, ct);
                 }
             }
         }
@@ -96,7 +97,7 @@ internal sealed partial class SensorPipeline(
         }
     }
 
-    private async Task CompleteAndSpoolAsync(NativeAlert alert, string fullId, CancellationToken ct)
+    private async Task CompleteAndSpoolAsync(NativeAlert alert, string fullId, ulong syscallNs, CancellationToken ct)
     {
         try
         {
@@ -120,12 +121,12 @@ internal sealed partial class SensorPipeline(
                         Labels = pod.Labels.Count > 0 ? pod.Labels : null,
                     }
                     : pending ? new KubernetesInfo { Pending = true } : null,
-            });
+            }, syscallNs);
         }
         catch (OperationCanceledException)
         {
             // Shutting down: ship what we have rather than lose it.
-            Spool(alert);
+            Spool(alert, syscallNs);
         }
         finally
         {
@@ -133,10 +134,19 @@ internal sealed partial class SensorPipeline(
         }
     }
 
-    private void Spool(NativeAlert alert)
+    private void Spool(NativeAlert alert, ulong syscallNs)
     {
         if (!spool.Enqueue(alert))
             LogSpoolFull(log, alert.Id ?? "", spool.Dropped);
+        else
+            metrics.Spooled.Observe(SecondsSince(syscallNs));
+    }
+
+    /// <summary>Age of a kernel timestamp (CLOCK_MONOTONIC, as Stopwatch reads it on Linux).</summary>
+    internal static double SecondsSince(ulong kernelNs)
+    {
+        var now = System.Diagnostics.Stopwatch.GetTimestamp() * (1_000_000_000.0 / System.Diagnostics.Stopwatch.Frequency);
+        return kernelNs == 0 || now < kernelNs ? 0 : (now - kernelNs) / 1e9;
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Event {Kind} could not be processed")]
@@ -149,10 +159,27 @@ internal sealed partial class SensorPipeline(
 /// <summary>The sensor's own metrics, served on /metrics.</summary>
 internal sealed class SensorMetrics
 {
+    // Detection latency buckets (seconds): fine below the 100 ms target, coarse above it.
+    private static readonly double[] LatencyBuckets =
+        [0.001, 0.002, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10, 30];
+
+    private readonly Counter.Child[] _eventsByKind;
+
     public SensorMetrics(CollectorRegistry registry)
     {
         var f = Metrics.WithCustomRegistry(registry);
         Events = f.CreateCounter("sensor_events_total", "Kernel events received, by type.", "type");
+        // One child per kind up front: the pipeline counts every event, and a label lookup per event is measurable.
+        _eventsByKind = Enum.GetValues<EventKind>().Select(k => Events.WithLabels(k.ToString().ToLowerInvariant())).ToArray();
+        DetectionLatency = f.CreateHistogram("sensor_detection_latency_seconds",
+            "Time from the syscall (kernel timestamp) to the alert being handed to HTTP for the first time.",
+            new HistogramConfiguration { Buckets = LatencyBuckets });
+        var stages = f.CreateHistogram("sensor_alert_stage_seconds",
+            "Time from the syscall to a stage of the alert's way out: detected (rule fired), spooled (container metadata added, on disk).",
+            new HistogramConfiguration { LabelNames = ["stage"], Buckets = LatencyBuckets });
+        Detected = stages.WithLabels("detected");
+        Spooled = stages.WithLabels("spooled");
+        Containers = f.CreateGauge("sensor_containers_known", "Containers the sensor keeps metadata for (seen within the retention).");
         Alerts = f.CreateCounter("sensor_alerts_total", "Alerts raised, by rule.", "rule");
         KernelDrops = f.CreateGauge("sensor_kernel_drops", "Events the kernel could not queue (ring buffer full), by category.", "category");
         UserDrops = f.CreateGauge("sensor_channel_drops", "Events read from the ring buffer but lost because the pipeline channel was full.");
@@ -166,6 +193,14 @@ internal sealed class SensorMetrics
     }
 
     public Counter Events { get; }
+
+    /// <summary>The events counter of one kind (cached child).</summary>
+    public Counter.Child EventsOf(EventKind kind) => (uint)kind < (uint)_eventsByKind.Length ? _eventsByKind[(int)kind] : Events.WithLabels(kind.ToString().ToLowerInvariant());
+
+    public Histogram DetectionLatency { get; }
+    public Histogram.Child Detected { get; }
+    public Histogram.Child Spooled { get; }
+    public Gauge Containers { get; }
     public Counter Alerts { get; }
     public Gauge KernelDrops { get; }
     public Gauge UserDrops { get; }

@@ -7,7 +7,9 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging.Abstractions;
+using Prometheus;
 using Sensor.Delivery;
+using Sensor.Hosting;
 using Triage.Contracts;
 
 namespace Sensor.Tests.Delivery;
@@ -120,6 +122,71 @@ public sealed class AlertShipperTests
         Assert.Equal(sent.Select(a => a.Id).Order(), ingest.Stored.Keys.Order());
         Assert.Equal(50, shipper.Shipped);
         Assert.True(ingest.Posts > 50 / 7, "the failed batch was sent again");
+        Assert.Empty(Directory.GetFiles(dir.FullName));
+        dir.Delete(true);
+    }
+
+    [Fact]
+    public async Task RunAsync_BatchRetried_DetectionLatencyObservedOncePerAlertAtFirstHandOver()
+    {
+        var dir = Directory.CreateTempSubdirectory("spool-");
+        var port = FreePort();
+        var token = Guid.NewGuid().ToString("N");
+        var spool = new AlertSpool(dir.FullName, capacity: 1000);
+        var metrics = new SensorMetrics(Metrics.NewCustomRegistry());
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        await using var ingest = new FakeIngest(port, token) { FailAfterStoreRemaining = 2 };
+        await ingest.StartAsync();
+        var shipper = new AlertShipper(spool, http,
+            new ShipperOptions { ServiceUrl = new Uri($"http://127.0.0.1:{port}/"), Token = token, InitialBackoff = TimeSpan.FromMilliseconds(20) },
+            TimeProvider.System, NullLogger<AlertShipper>.Instance, metrics);
+        using var cts = new CancellationTokenSource();
+        var run = shipper.RunAsync(cts.Token);
+
+        // Raised 300 ms ago: the histogram must say so, and count each alert once although its batch was sent three times.
+        var raised = DateTimeOffset.UtcNow.AddMilliseconds(-300);
+        for (var i = 0; i < 5; i++)
+            Assert.True(spool.Enqueue(Alert(i) with { Time = raised }));
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (shipper.Shipped < 5 && DateTime.UtcNow < deadline)
+            await Task.Delay(20, TestContext.Current.CancellationToken);
+        await cts.CancelAsync();
+        await run;
+
+        Assert.Equal(5, shipper.Shipped);
+        Assert.True(ingest.Posts >= 3, $"only {ingest.Posts} posts");
+        Assert.Equal(5, metrics.DetectionLatency.Count);
+        Assert.InRange(metrics.DetectionLatency.Sum / 5, 0.3, 10);
+        dir.Delete(true);
+    }
+
+    [Fact]
+    public void Peek_NewSpoolOverSameDirectory_OldestFirstAndFilesOnDiskUntilRemoved()
+    {
+        var dir = Directory.CreateTempSubdirectory("spool-");
+        var spool = new AlertSpool(dir.FullName);
+        var sent = Enumerable.Range(0, 12).Select(Alert).ToList();
+        foreach (var a in sent)
+            spool.Enqueue(a);
+
+        // Served from memory, but every alert the shipper sees is already a file (a crash right now loses nothing).
+        var head = spool.Peek(5);
+        Assert.Equal(sent.Take(5).Select(a => a.Id), head.Select(h => h.Alert.Id));
+        Assert.All(head, h => Assert.True(File.Exists(h.File)));
+        spool.Remove(head[0].File);
+        Assert.False(File.Exists(head[0].File));
+        Assert.Equal(11, spool.Count);
+
+        // A restarted sensor reads the same order back from disk and keeps numbering after it.
+        var restarted = new AlertSpool(dir.FullName);
+        Assert.Equal(11, restarted.Count);
+        Assert.True(restarted.Enqueue(Alert(99)));
+        var all = restarted.Peek(100);
+        Assert.Equal(sent.Skip(1).Select(a => a.Id).Append(all[^1].Alert.Id), all.Select(h => h.Alert.Id));
+        Assert.StartsWith("sen-test-0099-", all[^1].Alert.Id, StringComparison.Ordinal);
+        foreach (var (file, _) in all)
+            restarted.Remove(file);
+        Assert.Equal(0, restarted.Count);
         Assert.Empty(Directory.GetFiles(dir.FullName));
         dir.Delete(true);
     }

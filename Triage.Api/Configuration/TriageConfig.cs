@@ -170,8 +170,20 @@ internal sealed class IngestOptions
     /// <summary>Largest number of alerts in one request. Default 1,000.</summary>
     public int MaxAlertsPerRequest { get; set; } = 1000;
 
+    /// <summary>
+    /// How often at most an incident's observers (chat card, enrichment refresh) hear of alerts that only raised its
+    /// count and last-seen time. A new incident, a higher priority, new tags or a lifted suppression are announced at
+    /// once. Default 30 s.
+    /// </summary>
+    public TimeSpan CountRefreshInterval { get; set; } = TimeSpan.FromSeconds(30);
+
     public void Validate(ConfigValidationContext context, string path)
     {
+        if (CountRefreshInterval < TimeSpan.FromSeconds(1) || CountRefreshInterval > TimeSpan.FromHours(1))
+        {
+            context.Error($"{path}.count_refresh_interval", "must be between 1s and 1h");
+        }
+
         if (MaxBodyBytes is < 1024 or > 64 * 1024 * 1024)
         {
             context.Error($"{path}.max_body_bytes", "must be between 1024 and 67108864");

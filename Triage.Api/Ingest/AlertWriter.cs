@@ -14,11 +14,45 @@ namespace Triage.Api.Ingest;
 /// <param name="Duplicate">True when an alert with this id was already stored (a retried post).</param>
 internal sealed record AlertReceipt(string Id, long IncidentId, bool Duplicate);
 
+/// <summary>What the writer remembers about an open incident between commits; touched only by the writer's loop.</summary>
+internal sealed class OpenIncident
+{
+    public required long Id { get; init; }
+    public required string Fingerprint { get; init; }
+
+    /// <summary>The committed version; updates are guarded by it.</summary>
+    public required int Version { get; set; }
+
+    public required DateTimeOffset LastSeen { get; set; }
+    public required AlertPriority Priority { get; set; }
+    public required long? SuppressionId { get; set; }
+    public required List<string> Tags { get; set; }
+    public required bool HasNamespace { get; init; }
+    public required string? Pod { get; set; }
+    public string? LastContainerId { get; set; }
+
+    /// <summary>When the pipeline was last asked to look at this incident (or when the writer learnt of it).</summary>
+    public required DateTimeOffset AnnouncedAt { get; set; }
+
+    /// <summary>When a commit last touched it (server time).</summary>
+    public DateTimeOffset TouchedAt { get; set; }
+}
+
 /// <summary>
 /// Stores alerts and groups them into incidents. One writer per process takes requests from a bounded queue and
 /// commits many of them in one transaction (group commit): each request is answered only after its alerts are
 /// durable, and throughput does not depend on one fsync per request.
 /// </summary>
+/// <remarks>
+/// The writer keeps the open incidents it has seen in memory (by fingerprint, loaded on first use), so a commit costs
+/// one query for duplicate ids plus raw batched writes (<see cref="IngestStore"/>). Its memory is checked on every
+/// write: an incident resolved through the API, changed by a vote, or changed by another replica fails the guarded
+/// update, and the commit is redone from fresh rows.
+/// The incident pipeline is told at once about what its observers act on (a new incident, a higher priority, new tags,
+/// a newly known pod or container, a lifted suppression). An alert that only raises the count and last-seen time is
+/// announced at most once per <see cref="IngestOptions.CountRefreshInterval"/> per incident, so a busy incident's
+/// card is refreshed every few seconds instead of after every alert.
+/// </remarks>
 internal sealed partial class AlertWriter(
     IServiceScopeFactory scopes,
     IncidentPipeline pipeline,
@@ -33,50 +67,94 @@ internal sealed partial class AlertWriter(
 
     private const int MaxCommitAttempts = 5;
 
+    /// <summary>A queue item that only asks the writer to announce count changes that are due.</summary>
+    private static readonly PendingWrite RefreshTick = new([], "", null);
+
     private readonly Channel<PendingWrite> _queue = Channel.CreateBounded<PendingWrite>(
         new BoundedChannelOptions(10_000) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
 
-    private sealed record PendingWrite(IReadOnlyList<NativeAlert> Alerts, string Source, TaskCompletionSource<IReadOnlyList<AlertReceipt>> Done);
+    private readonly Dictionary<string, OpenIncident> _open = new(StringComparer.Ordinal);
+
+    /// <summary>Open incidents whose count changed since they were last announced.</summary>
+    private readonly HashSet<OpenIncident> _unannounced = [];
+
+    private IngestStore? _store;
+
+    private sealed record PendingWrite(IReadOnlyList<NativeAlert> Alerts, string Source, TaskCompletionSource<IReadOnlyList<AlertReceipt>>? Done);
 
     /// <summary>Queues validated alerts and completes when they are committed (or the commit failed for good).</summary>
     public async Task<IReadOnlyList<AlertReceipt>> WriteAsync(IReadOnlyList<NativeAlert> alerts, string source, CancellationToken cancellationToken)
     {
         var pending = new PendingWrite(alerts, source, new TaskCompletionSource<IReadOnlyList<AlertReceipt>>(TaskCreationOptions.RunContinuationsAsynchronously));
         await _queue.Writer.WriteAsync(pending, cancellationToken);
-        return await pending.Done.Task.WaitAsync(cancellationToken);
+        return await pending.Done!.Task.WaitAsync(cancellationToken);
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        var interval = config.Ingest.CountRefreshInterval;
+        var period = interval < TimeSpan.FromSeconds(5) ? interval : TimeSpan.FromSeconds(5);
+
+        // A full queue means the writer is busy and announces due counts with the next commit anyway.
+        using var timer = time.CreateTimer(_ => _queue.Writer.TryWrite(RefreshTick), null, period, period);
         var batch = new List<PendingWrite>();
         while (await _queue.Reader.WaitToReadAsync(stoppingToken))
         {
             batch.Clear();
             var count = 0;
+            var refresh = false;
             while (count < MaxAlertsPerCommit && _queue.Reader.TryRead(out var pending))
             {
+                if (pending.Done is null)
+                {
+                    refresh = true;
+                    continue;
+                }
+
                 batch.Add(pending);
                 count += pending.Alerts.Count;
             }
 
-            await CommitAsync(batch, stoppingToken);
+            if (batch.Count > 0 || (refresh && _unannounced.Count > 0))
+            {
+                await CommitAsync(batch, refresh, stoppingToken);
+            }
+
+            if (refresh)
+            {
+                ForgetQuiet(time.GetUtcNow());
+            }
         }
     }
 
-    private async Task CommitAsync(List<PendingWrite> batch, CancellationToken cancellationToken)
+    /// <summary>
+    /// Forgets incidents no commit touched for a grouping window: memory stays bounded by the active fingerprints,
+    /// and a forgotten incident that is still open is simply loaded again by its next alert.
+    /// </summary>
+    private void ForgetQuiet(DateTimeOffset now)
+    {
+        var horizon = now - config.Incidents.GroupingWindow;
+        var quiet = _open.Where(e => e.Value.TouchedAt < horizon && !_unannounced.Contains(e.Value)).Select(e => e.Key).ToList();
+        foreach (var fingerprint in quiet)
+        {
+            _open.Remove(fingerprint);
+        }
+    }
+
+    private async Task CommitAsync(List<PendingWrite> batch, bool refresh, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                var (receipts, touched) = await StoreAsync(batch, cancellationToken);
+                var (receipts, announced) = await StoreAsync(batch, refresh, cancellationToken);
                 for (var i = 0; i < batch.Count; i++)
                 {
-                    batch[i].Done.TrySetResult(receipts[i]);
+                    batch[i].Done!.TrySetResult(receipts[i]);
                 }
 
-                foreach (var incidentId in touched)
+                foreach (var incidentId in announced)
                 {
                     pipeline.Enqueue(incidentId);
                 }
@@ -88,15 +166,30 @@ internal sealed partial class AlertWriter(
             {
                 foreach (var pending in batch)
                 {
-                    pending.Done.TrySetCanceled(cancellationToken);
+                    pending.Done!.TrySetCanceled(cancellationToken);
                 }
 
                 throw;
+            }
+            catch (StaleIncidentException ex) when (attempt < MaxCommitAttempts)
+            {
+                // Resolved through the API, changed by a vote or by another replica: forget them, reload, redo.
+                LogStale(logger, ex.Fingerprints.Count, attempt);
+                foreach (var fingerprint in ex.Fingerprints)
+                {
+                    if (_open.Remove(fingerprint, out var stale))
+                    {
+                        _unannounced.Remove(stale);
+                    }
+                }
             }
 #pragma warning disable CA1031 // The writer must outlive a failed commit: the callers get the error, later requests a fresh try.
             catch (Exception ex)
 #pragma warning restore CA1031
             {
+                // Whatever failed (a unique key another replica took first, a lost connection), start from fresh rows.
+                _open.Clear();
+                _unannounced.Clear();
                 if (attempt < MaxCommitAttempts && IsTransient(ex))
                 {
                     LogCommitRetry(logger, ex, attempt);
@@ -107,7 +200,7 @@ internal sealed partial class AlertWriter(
                 LogCommitFailed(logger, ex, batch.Sum(b => b.Alerts.Count));
                 foreach (var pending in batch)
                 {
-                    pending.Done.TrySetException(new StoreUnavailableException("The database did not accept the alerts; nothing was stored. Retry later.", ex));
+                    pending.Done!.TrySetException(new StoreUnavailableException("The database did not accept the alerts; nothing was stored. Retry later.", ex));
                 }
 
                 return;
@@ -117,20 +210,21 @@ internal sealed partial class AlertWriter(
 
     /// <summary>Unique-key races with another replica and lost connections are worth another try.</summary>
     private static bool IsTransient(Exception ex) =>
-        ex is DbUpdateException or InvalidOperationException or System.Data.Common.DbException or TimeoutException;
+        ex is DbUpdateException or InvalidOperationException or System.Data.Common.DbException or TimeoutException or StaleIncidentException;
 
-    private async Task<(List<IReadOnlyList<AlertReceipt>> Receipts, HashSet<long> Touched)> StoreAsync(
-        List<PendingWrite> batch, CancellationToken cancellationToken)
+    private async Task<(List<IReadOnlyList<AlertReceipt>> Receipts, List<long> Announced)> StoreAsync(
+        List<PendingWrite> batch, bool refresh, CancellationToken cancellationToken)
     {
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<TriageDbContext>();
-        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        _store ??= new IngestStore(db);
         var now = time.GetUtcNow();
 
+        // One connection for the whole commit (on SQLite each open also runs the connection's pragmas).
+        await db.Database.OpenConnectionAsync(cancellationToken);
+
         var allIds = batch.SelectMany(b => b.Alerts).Select(a => a.Id!).Distinct(StringComparer.Ordinal).ToList();
-        var existing = await db.Alerts.Where(a => allIds.Contains(a.Id))
-            .Select(a => new { a.Id, a.IncidentId })
-            .ToDictionaryAsync(a => a.Id, a => a.IncidentId, StringComparer.Ordinal, cancellationToken);
+        var existing = allIds.Count == 0 ? [] : await IngestStore.FindStoredAsync(db, allIds, cancellationToken);
 
         var fresh = batch.SelectMany(b => b.Alerts.Select(a => (Alert: a, b.Source)))
             .Where(x => !existing.ContainsKey(x.Alert.Id!))
@@ -138,57 +232,112 @@ internal sealed partial class AlertWriter(
             .Select(x => (x.Alert, x.Source, Fingerprint: IncidentFingerprint.Of(x.Alert)))
             .OrderBy(x => x.Alert.Time)
             .ToList();
-        var fingerprints = fresh.Select(x => x.Fingerprint).Distinct(StringComparer.Ordinal).ToList();
-        var open = await db.Incidents.Where(i => i.OpenFingerprint != null && fingerprints.Contains(i.OpenFingerprint))
-            .ToDictionaryAsync(i => i.OpenFingerprint!, StringComparer.Ordinal, cancellationToken);
+        var unknown = fresh.Select(x => x.Fingerprint).Where(f => !_open.ContainsKey(f)).Distinct(StringComparer.Ordinal).ToList();
+        if (unknown.Count > 0)
+        {
+            foreach (var row in await IngestStore.LoadOpenAsync(db, unknown, cancellationToken))
+            {
+                _open[row.Fingerprint] = new OpenIncident
+                {
+                    Id = row.Id,
+                    Fingerprint = row.Fingerprint,
+                    Version = row.Version,
+                    LastSeen = row.LastSeen,
+                    Priority = row.Priority,
+                    SuppressionId = row.SuppressionId,
+                    Tags = row.Tags,
+                    HasNamespace = row.Namespace is not null,
+                    Pod = row.Pod,
+                    AnnouncedAt = now,
+                    TouchedAt = now,
+                };
+            }
+        }
 
-        var assigned = new Dictionary<string, Incident>(StringComparer.Ordinal);
+        var current = new Dictionary<string, IncidentChange>(StringComparer.Ordinal);
+        var changes = new List<IncidentChange>();
+        var alerts = new List<(IncidentChange, StoredAlert)>(fresh.Count);
+        var timeline = new List<(IncidentChange, TimelineEntry)>();
+        var assigned = new Dictionary<string, IncidentChange>(StringComparer.Ordinal);
         foreach (var (alert, source, fingerprint) in fresh)
         {
-            var incident = open.GetValueOrDefault(fingerprint);
-            if (incident is not null && alert.Time!.Value - incident.LastSeen > config.Incidents.GroupingWindow)
+            var change = current.GetValueOrDefault(fingerprint);
+            if (change is null && _open.TryGetValue(fingerprint, out var open))
+            {
+                change = Track(open);
+                current[fingerprint] = change;
+                changes.Add(change);
+            }
+
+            if (change is not null && alert.Time!.Value - change.LastSeen > config.Incidents.GroupingWindow)
             {
                 // Quiet for longer than the window: this is a new occurrence, and the old incident stops grouping.
-                incident.OpenFingerprint = null;
-                incident = null;
+                change.Close = true;
+                current.Remove(fingerprint);
+                change = null;
             }
 
             // Suppressed alerts are stored and counted like any other; only the incident's flag differs, and
             // escalation pages nobody while the incident is covered by a suppression (the card still shows it).
             var suppressionId = suppressions.Match(alert, now);
-            if (incident is null)
+            if (change is null)
             {
-                incident = NewIncident(alert, source, fingerprint, now);
-                incident.SuppressionId = suppressionId;
-                IncidentTimeline.Append(incident, now, Actor.System("ingest"), "created",
-                    $"Opened by {incident.Rule} ({incident.Priority.ToFalcoName()}) from {source}");
-                db.Incidents.Add(incident);
-                open[fingerprint] = incident;
+                change = Open(alert, source, fingerprint, suppressionId, now, timeline);
+                current[fingerprint] = change;
+                changes.Add(change);
             }
             else
             {
-                AddToIncident(incident, alert, now);
-                if (suppressionId is null && incident.SuppressionId is { } lifted)
+                AddAlert(change, alert, now, timeline);
+                if (suppressionId is null && change.SuppressionId is { } lifted)
                 {
                     // One alert outside the suppression's scope makes the whole incident live again.
-                    incident.SuppressionId = null;
-                    IncidentTimeline.Append(incident, now, Actor.System("ingest"), "suppression_lifted",
-                        $"Alert {alert.Id} is outside suppression {lifted}; this incident pages again");
+                    change.SuppressionId = null;
+                    change.Announce = true;
+                    timeline.Add((change, Entry(now, "suppression_lifted", $"Alert {alert.Id} is outside suppression {lifted}; this incident pages again")));
                 }
             }
 
-            assigned[alert.Id!] = incident;
+            assigned[alert.Id!] = change;
             var stored = ToStored(alert, source, now);
             stored.SuppressionId = suppressionId;
-            incident.Alerts.Add(stored);
+            alerts.Add((change, stored));
         }
 
-        await db.SaveChangesAsync(cancellationToken);
-        await transaction.CommitAsync(cancellationToken);
-
-        foreach (var (alert, source, _) in fresh)
+        AnnounceDueCounts(changes, refresh, now);
+        foreach (var change in changes)
         {
-            metrics.AlertsStored.WithLabels(source).Inc();
+            if (change.Created is { } incident)
+            {
+                incident.AlertCount = 1 + change.Added;
+                incident.FirstSeen = change.MinTime is { } min && min < incident.FirstSeen ? min : incident.FirstSeen;
+                incident.LastSeen = change.LastSeen;
+                incident.Priority = change.Priority;
+                incident.SuppressionId = change.SuppressionId;
+                incident.Tags = change.Tags;
+                incident.Pod = change.Pod;
+                incident.OpenFingerprint = change.Close ? null : change.Fingerprint;
+            }
+        }
+
+        if (changes.Count > 0)
+        {
+            await _store.WriteAsync(db, changes, alerts, timeline, now, cancellationToken);
+        }
+
+        foreach (var group in fresh.GroupBy(x => x.Source, StringComparer.Ordinal))
+        {
+            metrics.AlertsStored.WithLabels(group.Key).Inc(group.Count());
+        }
+
+        var announced = new List<long>();
+        foreach (var change in changes)
+        {
+            Remember(change, now);
+            if (change.Announce)
+            {
+                announced.Add(change.Id);
+            }
         }
 
         var receipts = batch.Select(b => (IReadOnlyList<AlertReceipt>)b.Alerts
@@ -196,8 +345,185 @@ internal sealed partial class AlertWriter(
                 ? new AlertReceipt(a.Id!, incidentId, Duplicate: true)
                 : new AlertReceipt(a.Id!, assigned[a.Id!].Id, Duplicate: false))
             .ToList()).ToList();
-        return (receipts, assigned.Values.Select(i => i.Id).ToHashSet());
+        return (receipts, announced);
     }
+
+    private static IncidentChange Track(OpenIncident open) => new()
+    {
+        Existing = open,
+        Id = open.Id,
+        Fingerprint = open.Fingerprint,
+        LastSeen = open.LastSeen,
+        Priority = open.Priority,
+        SuppressionId = open.SuppressionId,
+
+        // A copy: the remembered list stays as committed until the commit succeeds.
+        Tags = [.. open.Tags],
+        HasNamespace = open.HasNamespace,
+        Pod = open.Pod,
+        LastContainerId = open.LastContainerId,
+    };
+
+    private static IncidentChange Open(NativeAlert alert, string source, string fingerprint, long? suppressionId, DateTimeOffset now,
+        List<(IncidentChange, TimelineEntry)> timeline)
+    {
+        var incident = NewIncident(alert, source, fingerprint, now);
+        var change = new IncidentChange
+        {
+            Created = incident,
+            Fingerprint = fingerprint,
+            LastSeen = incident.LastSeen,
+            Priority = incident.Priority,
+            SuppressionId = suppressionId,
+            Tags = incident.Tags,
+            HasNamespace = incident.Namespace is not null,
+            Pod = incident.Pod,
+            LastContainerId = alert.Container?.Id,
+            Announce = true,
+        };
+        timeline.Add((change, Entry(now, "created", $"Opened by {incident.Rule} ({incident.Priority.ToFalcoName()}) from {source}")));
+        return change;
+    }
+
+    /// <summary>Adds an alert to the incident's planned state; marks what the pipeline's observers act on.</summary>
+    private static void AddAlert(IncidentChange change, NativeAlert alert, DateTimeOffset now, List<(IncidentChange, TimelineEntry)> timeline)
+    {
+        var priority = AlertPriorities.Parse(alert.Priority);
+        var at = alert.Time!.Value.ToUniversalTime();
+        var newest = at >= change.LastSeen;
+        change.Added++;
+        change.MinTime = change.MinTime is { } min && min < at ? min : at;
+        change.MaxTime = change.MaxTime is { } max && max > at ? max : at;
+        change.LastSeen = newest ? at : change.LastSeen;
+        if (change.Pod is null && alert.K8s?.Pod is { } pod)
+        {
+            // Enrichment looks the workload up by pod.
+            change.Pod = pod;
+            change.Announce = true;
+        }
+
+        if (!change.HasNamespace && newest && alert.Container?.Id is { } container && container != change.LastContainerId)
+        {
+            // Without Kubernetes context enrichment keys on the newest alert's container.
+            change.LastContainerId = container;
+            change.Announce = true;
+        }
+
+        foreach (var tag in alert.Tags ?? [])
+        {
+            if (!change.Tags.Contains(tag))
+            {
+                change.Tags.Add(tag);
+                change.Announce = true;
+            }
+        }
+
+        if (priority > change.Priority)
+        {
+            timeline.Add((change, Entry(now, "priority_raised",
+                $"Priority raised from {change.Priority.ToFalcoName()} to {priority.ToFalcoName()} by alert {alert.Id}")));
+            change.Priority = priority;
+            change.Announce = true;
+        }
+    }
+
+    /// <summary>
+    /// Count-only changes are announced when the incident was not announced for the refresh interval; on the refresh
+    /// tick, also incidents that received no alert in this commit.
+    /// </summary>
+    private void AnnounceDueCounts(List<IncidentChange> changes, bool refresh, DateTimeOffset now)
+    {
+        var interval = config.Ingest.CountRefreshInterval;
+        foreach (var change in changes)
+        {
+            if (change.Existing is { } open && !change.Announce && change.Added > 0 && now - open.AnnouncedAt >= interval)
+            {
+                change.Announce = true;
+            }
+        }
+
+        if (!refresh || _unannounced.Count == 0)
+        {
+            return;
+        }
+
+        var touched = changes.Where(c => c.Existing is not null).Select(c => c.Existing!).ToHashSet();
+        foreach (var open in _unannounced)
+        {
+            if (!touched.Contains(open) && now - open.AnnouncedAt >= interval)
+            {
+                var change = Track(open);
+                change.Announce = true;
+                changes.Add(change);
+            }
+        }
+    }
+
+    /// <summary>After the commit: the writer's memory takes the committed state.</summary>
+    private void Remember(IncidentChange change, DateTimeOffset now)
+    {
+        if (change.Existing is { } open)
+        {
+            if (change.Close)
+            {
+                if (_open.TryGetValue(open.Fingerprint, out var same) && ReferenceEquals(same, open))
+                {
+                    _open.Remove(open.Fingerprint);
+                }
+
+                _unannounced.Remove(open);
+                return;
+            }
+
+            open.Version += change.Announce ? 1 : 0;
+            open.TouchedAt = now;
+            open.LastSeen = change.LastSeen;
+            open.Priority = change.Priority;
+            open.SuppressionId = change.SuppressionId;
+            open.Tags = change.Tags;
+            open.Pod = change.Pod;
+            open.LastContainerId = change.LastContainerId;
+            if (change.Announce)
+            {
+                open.AnnouncedAt = now;
+                _unannounced.Remove(open);
+            }
+            else if (change.Added > 0)
+            {
+                _unannounced.Add(open);
+            }
+
+            return;
+        }
+
+        if (!change.Close)
+        {
+            _open[change.Fingerprint] = new OpenIncident
+            {
+                Id = change.Id,
+                Fingerprint = change.Fingerprint,
+                Version = change.Created!.Version,
+                LastSeen = change.LastSeen,
+                Priority = change.Priority,
+                SuppressionId = change.SuppressionId,
+                Tags = change.Tags,
+                HasNamespace = change.HasNamespace,
+                Pod = change.Pod,
+                LastContainerId = change.LastContainerId,
+                AnnouncedAt = now,
+                TouchedAt = now,
+            };
+        }
+    }
+
+    private static TimelineEntry Entry(DateTimeOffset now, string kind, string detail) => new()
+    {
+        At = now,
+        Actor = "system",
+        Channel = "ingest",
+        Kind = kind,
+        Detail = detail,
+    };
 
     private static Incident NewIncident(NativeAlert alert, string source, string fingerprint, DateTimeOffset now)
     {
@@ -228,34 +554,6 @@ internal sealed partial class AlertWriter(
         };
     }
 
-    private static void AddToIncident(Incident incident, NativeAlert alert, DateTimeOffset now)
-    {
-        var priority = AlertPriorities.Parse(alert.Priority);
-        var time = alert.Time!.Value.ToUniversalTime();
-        incident.AlertCount++;
-        incident.FirstSeen = time < incident.FirstSeen ? time : incident.FirstSeen;
-        incident.LastSeen = time > incident.LastSeen ? time : incident.LastSeen;
-        incident.Pod ??= alert.K8s?.Pod;
-        foreach (var tag in alert.Tags ?? [])
-        {
-            if (!incident.Tags.Contains(tag))
-            {
-                incident.Tags.Add(tag);
-            }
-        }
-
-        if (priority > incident.Priority)
-        {
-            IncidentTimeline.Append(incident, now, Actor.System("ingest"), "priority_raised",
-                $"Priority raised from {incident.Priority.ToFalcoName()} to {priority.ToFalcoName()} by alert {alert.Id}");
-            incident.Priority = priority;
-        }
-
-        incident.UpdatedAt = now;
-        incident.NeedsProcessing = true;
-        incident.Version++;
-    }
-
     private static StoredAlert ToStored(NativeAlert alert, string source, DateTimeOffset now)
     {
         var priority = AlertPriorities.Parse(alert.Priority);
@@ -274,6 +572,9 @@ internal sealed partial class AlertWriter(
             Payload = JsonSerializer.Serialize(alert, TriageJson.Options),
         };
     }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "{Count} open incident(s) changed underneath the ingest writer (attempt {Attempt}); reloading")]
+    private static partial void LogStale(ILogger logger, int count, int attempt);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Alert commit failed (attempt {Attempt}); retrying")]
     private static partial void LogCommitRetry(ILogger logger, Exception exception, int attempt);

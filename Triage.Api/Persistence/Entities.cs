@@ -66,7 +66,11 @@ internal sealed class Incident
     /// </summary>
     public bool NeedsProcessing { get; set; }
 
-    /// <summary>Optimistic concurrency: incremented on every update.</summary>
+    /// <summary>
+    /// Optimistic concurrency: incremented on every change that observers act on or that the ingest writer's memory
+    /// depends on (status, priority, tags, suppression, resolution). Ingest's relative updates of the alert count
+    /// and first/last seen do not increment it (they are announced at most every <c>ingest.count_refresh_interval</c>).
+    /// </summary>
     public int Version { get; set; }
 
     public List<StoredAlert> Alerts { get; set; } = [];

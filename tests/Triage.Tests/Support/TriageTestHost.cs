@@ -90,14 +90,19 @@ internal sealed class TriageTestHost : IAsyncDisposable
         string extraYaml = "",
         FakeTimeProvider? clock = null,
         Action<IServiceCollection>? configureServices = null,
-        string baseYaml = BaseYaml)
+        string baseYaml = BaseYaml,
+        TriageTestHost? replicaOf = null)
     {
         var directory = Directory.CreateTempSubdirectory("triage-test-").FullName;
-        var db = await TestDatabases.CreateAsync(database, directory);
+
+        // A replica shares the other host's (already migrated) database; the first host drops it.
+        var db = replicaOf is null
+            ? await TestDatabases.CreateAsync(database, directory)
+            : new TestDatabase(replicaOf._database.DbArgument, () => Task.CompletedTask);
         var configPath = Path.Combine(directory, "triage.yaml");
         await File.WriteAllTextAsync(configPath, baseYaml + "\n" + extraYaml);
         var config = TriageHost.LoadConfig(configPath, db.DbArgument);
-        if (db.IsPostgres)
+        if (db.IsPostgres && replicaOf is null)
         {
             // PostgreSQL is migrated as a deployment step; the test plays that step.
             await using var context = Triage.Api.Persistence.DatabaseExtensions.CreateContext(config.Database);

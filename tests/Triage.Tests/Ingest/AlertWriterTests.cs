@@ -1,0 +1,168 @@
+using System.Net;
+using System.Net.Http.Json;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Time.Testing;
+using Triage.Api;
+using Triage.Api.Persistence;
+using Triage.Contracts;
+using Triage.Tests.Support;
+
+namespace Triage.Tests.Ingest;
+
+/// <summary>
+/// The ingest writer's memory of open incidents and when it tells the incident pipeline: it must stay right when
+/// incidents change through other paths (API actions, another replica on the same PostgreSQL database).
+/// </summary>
+public sealed class AlertWriterTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Theory]
+    [MemberData(nameof(TestDatabases.Both), MemberType = typeof(TestDatabases))]
+    public async Task Ingest_AfterAckAndResolveThroughApi_JoinsAcknowledgedThenOpensNewIncident(DatabaseKind database)
+    {
+        await using var host = await TriageTestHost.StartAsync(database);
+        var first = await PostAsync(host, Some.Alert());
+
+        // The ack changes the incident's version under the writer; the next alert still joins it.
+        await host.Operator.PostAsJsonAsync($"/api/v1/incidents/{first}/actions/ack", new { actor = "alice" }, Ct);
+        var afterAck = await PostAsync(host, Some.Alert(time: Some.Time.AddMinutes(1)));
+        await host.Operator.PostAsJsonAsync($"/api/v1/incidents/{first}/actions/resolve", new { actor = "alice" }, Ct);
+        var afterResolve = await PostAsync(host, Some.Alert(time: Some.Time.AddMinutes(2)));
+        var again = await PostAsync(host, Some.Alert(time: Some.Time.AddMinutes(3)));
+
+        Assert.Equal(first, afterAck);
+        Assert.NotEqual(first, afterResolve);
+        Assert.Equal(afterResolve, again);
+        var incidents = await host.QueryAsync(db => db.Incidents.AsNoTracking().OrderBy(i => i.Id).ToListAsync(Ct));
+        Assert.Equal([2, 2], incidents.Select(i => i.AlertCount));
+        Assert.Equal([IncidentStatus.Resolved, IncidentStatus.Triggered], incidents.Select(i => i.Status));
+        Assert.Equal([null, incidents[1].Fingerprint], incidents.Select(i => i.OpenFingerprint));
+    }
+
+    [Fact]
+    public async Task Ingest_CountOnlyAlert_IsAnnouncedAfterRefreshInterval_PriorityRaiseAtOnce()
+    {
+        var clock = new FakeTimeProvider(Some.Time);
+        await using var host = await TriageTestHost.StartAsync(extraYaml: "ingest:\n  count_refresh_interval: 30s\n", clock: clock);
+        var id = await PostAsync(host, Some.Alert(priority: "Warning"));
+        await host.WaitForPipelineAsync();
+        var created = await IncidentAsync(host, id);
+
+        await PostAsync(host, Some.Alert(priority: "Warning", time: Some.Time.AddSeconds(5)));
+        var countOnly = await IncidentAsync(host, id);
+
+        // Nothing the observers act on changed: count and last seen are stored, the pipeline is not run yet.
+        Assert.Equal(2, countOnly.AlertCount);
+        Assert.Equal(Some.Time.AddSeconds(5), countOnly.LastSeen);
+        Assert.Equal(created.Version, countOnly.Version);
+        Assert.False(countOnly.NeedsProcessing);
+
+        clock.Advance(TimeSpan.FromSeconds(31));
+        var refreshed = await WaitForAsync(host, id, i => i.Version > created.Version);
+        Assert.Equal(2, refreshed.AlertCount);
+        await host.WaitForPipelineAsync();
+
+        await PostAsync(host, Some.Alert(priority: "Critical", time: Some.Time.AddSeconds(6)));
+        var raised = await IncidentAsync(host, id);
+        Assert.Equal(AlertPriority.Critical, raised.Priority);
+        Assert.Equal(refreshed.Version + 1, raised.Version);
+        Assert.Equal(1, await host.QueryAsync(db => db.Timeline.CountAsync(t => t.IncidentId == id && t.Kind == "priority_raised", Ct)));
+    }
+
+    [Fact]
+    public async Task Ingest_SameFingerprintTwiceInOneRequestAfterWindow_ClosesAndOpensInOneCommit()
+    {
+        await using var host = await TriageTestHost.StartAsync(extraYaml: "incidents:\n  grouping_window: 30m\n");
+        await PostAsync(host, Some.Alert());
+
+        var response = await host.Ingest.PostAsJsonAsync("/api/v1/alerts",
+            new[] { Some.Alert(time: Some.Time.AddMinutes(10)), Some.Alert(time: Some.Time.AddMinutes(50)), Some.Alert(time: Some.Time.AddMinutes(100)) },
+            TriageJson.Options, Ct);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var incidents = await host.QueryAsync(db => db.Incidents.AsNoTracking().OrderBy(i => i.Id).ToListAsync(Ct));
+        Assert.Equal([2, 1, 1], incidents.Select(i => i.AlertCount));
+        Assert.Equal(1, incidents.Count(i => i.OpenFingerprint is not null));
+        Assert.NotNull(incidents[^1].OpenFingerprint);
+    }
+
+    /// <summary>
+    /// Two service replicas ingest into one PostgreSQL database at once, over the same fingerprints, with retries of
+    /// the same ids to both and a priority raise: one open incident per fingerprint, every distinct alert stored and
+    /// counted once, one priority_raised entry per incident.
+    /// </summary>
+    [Fact]
+    public async Task Ingest_TwoReplicasOnOnePostgres_CountsExactlyAndOpensOneIncidentPerFingerprint()
+    {
+        await using var first = await TriageTestHost.StartAsync(DatabaseKind.Postgres);
+        await using var second = await TriageTestHost.StartAsync(DatabaseKind.Postgres, replicaOf: first);
+        var workloads = new[] { "checkout", "ledger", "refunds" };
+        var alerts = Enumerable.Range(0, 120)
+            .Select(i => Some.Alert(id: $"r-{i}", workload: workloads[i % 3], priority: i >= 90 ? "Critical" : "Warning",
+                time: Some.Time.AddSeconds(i)))
+            .ToList();
+
+        // Each replica gets every alert in its own order, from 4 concurrent clients: all ids arrive twice.
+        async Task SendAllAsync(TriageTestHost host, int seed)
+        {
+            var order = alerts.OrderBy(a => HashCode.Combine(a.Id, seed)).ToList();
+            await Task.WhenAll(Enumerable.Range(0, 4).Select(async client =>
+            {
+                foreach (var alert in order.Where((_, i) => i % 4 == client))
+                {
+                    var response = await host.Ingest.PostAsJsonAsync("/api/v1/alerts", alert, TriageJson.Options, Ct);
+                    Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                }
+            }));
+        }
+
+        // The incidents open at Warning first, so that each sees exactly one raise.
+        foreach (var alert in alerts.Take(3))
+        {
+            await PostAsync(first, alert);
+        }
+
+        await Task.WhenAll(SendAllAsync(first, 1), SendAllAsync(second, 2));
+
+        var incidents = await first.QueryAsync(db => db.Incidents.AsNoTracking().ToListAsync(Ct));
+        Assert.Equal(3, incidents.Count);
+        Assert.All(incidents, i => Assert.NotNull(i.OpenFingerprint));
+        Assert.All(incidents, i => Assert.Equal(40, i.AlertCount));
+        Assert.All(incidents, i => Assert.Equal(AlertPriority.Critical, i.Priority));
+        Assert.Equal([Some.Time, Some.Time.AddSeconds(1), Some.Time.AddSeconds(2)], incidents.Select(i => i.FirstSeen).Order());
+        Assert.Equal([Some.Time.AddSeconds(117), Some.Time.AddSeconds(118), Some.Time.AddSeconds(119)], incidents.Select(i => i.LastSeen).Order());
+        Assert.Equal(120, await first.QueryAsync(db => db.Alerts.CountAsync(Ct)));
+        var perIncident = await first.QueryAsync(db => db.Alerts.GroupBy(a => a.IncidentId).Select(g => g.Count()).ToListAsync(Ct));
+        Assert.All(perIncident, count => Assert.Equal(40, count));
+        var raises = await first.QueryAsync(db => db.Timeline.Where(t => t.Kind == "priority_raised").GroupBy(t => t.IncidentId)
+            .Select(g => g.Count()).ToListAsync(Ct));
+        Assert.Equal([1, 1, 1], raises);
+    }
+
+    private static async Task<long> PostAsync(TriageTestHost host, NativeAlert alert)
+    {
+        var response = await host.Ingest.PostAsJsonAsync("/api/v1/alerts", alert, TriageJson.Options, Ct);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return (await TriageTestHost.ReadJsonAsync(response)).GetProperty("alerts")[0].GetProperty("incident_id").GetInt64();
+    }
+
+    private static Task<Incident> IncidentAsync(TriageTestHost host, long id) =>
+        host.QueryAsync(db => db.Incidents.AsNoTracking().SingleAsync(i => i.Id == id, Ct));
+
+    private static async Task<Incident> WaitForAsync(TriageTestHost host, long id, Func<Incident, bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10); // wall-clock guard only; the refresh runs on the fake clock
+        while (true)
+        {
+            var incident = await IncidentAsync(host, id);
+            if (condition(incident))
+            {
+                return incident;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, "the incident did not change in time");
+            await Task.Delay(20, Ct);
+        }
+    }
+}

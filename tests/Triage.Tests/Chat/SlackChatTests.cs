@@ -67,21 +67,29 @@ public sealed class SlackChatTests
     [Fact]
     public async Task AlertsWhileAnUpdateWaits_OneUpdateShowsThemAll()
     {
-        await using var chat = await ChatHarness.StartAsync();
+        await using var chat = await ChatHarness.StartAsync(extraYaml: "ingest:\n  count_refresh_interval: 1s\n");
         var (id, card) = await chat.IncidentAsync(Ct);
         await chat.Host.WaitForPipelineAsync();
         var dispatcher = chat.Host.App.Services.GetServices<IHostedService>().OfType<OutboxDispatcher>().Single();
         await dispatcher.StopAsync(Ct);
 
-        // Three more alerts of the incident, each processed by the pipeline while nothing is sent.
+        // Three more alerts of the incident while nothing is sent. They only raise the count, so ingest announces
+        // them once the count refresh interval has passed (not per alert), and the pipeline queues the card update.
         for (var i = 0; i < 3; i++)
         {
             await chat.PostAlertsAsync(Ct, Some.Alert());
-            await chat.Host.WaitForPipelineAsync();
         }
 
-        var waiting = await chat.Host.QueryAsync(db => db.Set<OutboxMessage>()
-            .Where(m => m.IncidentId == id && m.Channel == "slack" && m.Kind == "card_update").Select(m => m.Status).ToListAsync(Ct));
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        List<OutboxStatus> waiting;
+        do
+        {
+            await Task.Delay(50, Ct);
+            await chat.Host.WaitForPipelineAsync();
+            waiting = await chat.Host.QueryAsync(db => db.Set<OutboxMessage>()
+                .Where(m => m.IncidentId == id && m.Channel == "slack" && m.Kind == "card_update").Select(m => m.Status).ToListAsync(Ct));
+        }
+        while (waiting.Count == 0 && DateTime.UtcNow < deadline);
         await dispatcher.StartAsync(Ct);
         var updated = await chat.Slack.WaitForMessageAsync(m => m.Ts == card.Ts && m.Edits > 0, TimeSpan.FromSeconds(20));
 

@@ -25,6 +25,13 @@ internal sealed class ContainerDirectory(IContainerRuntime runtime, IPodDirector
     /// <summary>How long a container the runtime could not name is not asked about again. Default 1 min.</summary>
     public TimeSpan UnknownRetry { get; init; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>
+    /// Runtime lookups per container before it counts as unknown, 100 ms apart. Default 3: the runtime registers a
+    /// container before it starts, so a miss after its first syscall means it is gone (a short-lived container removed
+    /// with --rm) or not this runtime's; asking 20 times spawned 20 podman processes per such container.
+    /// </summary>
+    public int LookupAttempts { get; init; } = 3;
+
     /// <summary>Containers remembered (known, or being looked up); /metrics material.</summary>
     public int Count => _lastSeen.Count;
 
@@ -118,7 +125,7 @@ internal sealed class ContainerDirectory(IContainerRuntime runtime, IPodDirector
         {
             try
             {
-                for (var attempt = 0; attempt < 20 && !_known.ContainsKey(id); attempt++)
+                for (var attempt = 0; attempt < LookupAttempts && !_known.ContainsKey(id); attempt++)
                 {
                     var m = await runtime.InspectAsync(id, CancellationToken.None);
                     if (m is not null)

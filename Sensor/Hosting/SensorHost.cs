@@ -94,6 +94,8 @@ internal static partial class SensorHost
 
         var time = TimeProvider.System;
         var registry = Metrics.NewCustomRegistry();
+        // GC heap, collections and process memory next to the sensor's own figures (memory benchmark, leaks in production).
+        DotNetStats.Register(registry);
         var metrics = new SensorMetrics(registry);
         var rulesConfig = settings.RulesConfig is { } rulesFile
             ? Sensor.Rules.RulesConfig.FromYaml(File.ReadAllText(rulesFile))

@@ -47,12 +47,18 @@ internal static class ConfigLoader
         config ??= new TriageConfig();
         var root = tree.Documents.Count > 0 ? tree.Documents[0].RootNode : null;
         var context = new ConfigValidationContext(fileName, root);
+        var holes = 0;
         if (root is not null)
         {
-            ReportUnknownFields(root, typeof(TriageConfig), "", context);
+            ReportUnknownFields(root, typeof(TriageConfig), null, "", context, ref holes);
         }
 
-        config.Validate(context);
+        // A key left without a value (typically a list whose lines below are indented wrongly) leaves null where the
+        // model has a list, a section or a name; the checks after this rely on those being there.
+        if (holes == 0)
+        {
+            config.Validate(context);
+        }
         if (context.Errors.Count > 0)
         {
             throw new ConfigException(context.Errors);
@@ -68,15 +74,34 @@ internal static class ConfigLoader
         .IgnoreUnmatchedProperties()
         .Build();
 
-    /// <summary>Walks the YAML tree against the model's properties and reports keys the model does not have.</summary>
-    private static void ReportUnknownFields(YamlNode node, Type type, string path, ConfigValidationContext context)
+    /// <summary>
+    /// Walks the YAML tree against the model's properties and reports keys the model does not have, and keys or list
+    /// entries left without a value where the model needs one (<paramref name="holes"/> counts those).
+    /// </summary>
+    /// <param name="nullability">How the property or element was declared; null for the root.</param>
+    private static void ReportUnknownFields(YamlNode node, Type type, NullabilityInfo? nullability, string path,
+        ConfigValidationContext context, ref int holes)
     {
         type = Nullable.GetUnderlyingType(type) ?? type;
-        if (node is YamlMappingNode mapping && IsDictionary(type, out var valueType))
+        if (IsNull(node))
         {
+            // YamlDotNet stores null for "key:" with nothing after it and for a lone "-". A property declared nullable
+            // may be left out that way, except a list: an empty key there is a list that lost its lines.
+            var declaredNullable = nullability?.ReadState == NullabilityState.Nullable;
+            if (!type.IsValueType && (!declaredNullable || IsList(type, out _) || IsDictionary(type, out _)))
+            {
+                holes++;
+                context.ErrorAt(node.Start, path, path.EndsWith(']') ? "is an empty entry (a '-' with nothing after it)"
+                    : IsModel(type) || IsList(type, out _) ? "has no value; if a list or section was meant, check the indentation of the lines below it"
+                    : "has no value");
+            }
+        }
+        else if (node is YamlMappingNode mapping && IsDictionary(type, out var valueType))
+        {
+            var valueNullability = nullability?.GenericTypeArguments.ElementAtOrDefault(1);
             foreach (var (key, value) in mapping.Children)
             {
-                ReportUnknownFields(value, valueType, Join(path, ((YamlScalarNode)key).Value ?? ""), context);
+                ReportUnknownFields(value, valueType, valueNullability, Join(path, ((YamlScalarNode)key).Value ?? ""), context, ref holes);
             }
         }
         else if (node is YamlMappingNode objectMapping && IsModel(type))
@@ -89,7 +114,7 @@ internal static class ConfigLoader
                 var name = ((YamlScalarNode)key).Value ?? "";
                 if (properties.TryGetValue(name, out var property))
                 {
-                    ReportUnknownFields(value, property.PropertyType, Join(path, name), context);
+                    ReportUnknownFields(value, property.PropertyType, new NullabilityInfoContext().Create(property), Join(path, name), context, ref holes);
                 }
                 else
                 {
@@ -100,12 +125,18 @@ internal static class ConfigLoader
         }
         else if (node is YamlSequenceNode sequence && IsList(type, out var itemType))
         {
+            var itemNullability = nullability is { ElementType: { } element } ? element : nullability?.GenericTypeArguments.FirstOrDefault();
             for (var i = 0; i < sequence.Children.Count; i++)
             {
-                ReportUnknownFields(sequence.Children[i], itemType, $"{path}[{i}]", context);
+                ReportUnknownFields(sequence.Children[i], itemType, itemNullability, $"{path}[{i}]", context, ref holes);
             }
         }
     }
+
+    /// <summary>A plain scalar that YAML reads as null: nothing, <c>~</c> or <c>null</c> (a quoted "" is an empty string).</summary>
+    private static bool IsNull(YamlNode node) =>
+        node is YamlScalarNode { Style: ScalarStyle.Plain or ScalarStyle.Any } scalar
+        && scalar.Value is null or "" or "~" or "null" or "Null" or "NULL";
 
     private static string Join(string path, string name) => path.Length == 0 ? name : $"{path}.{name}";
 

@@ -34,6 +34,54 @@ internal sealed class PagingOptions
         {
             context.Error($"{path}.public_url", "must be an absolute URL");
         }
+
+        // The id goes unchanged into the Bot Connector's members[] when a Teams page opens the 1:1 conversation.
+        var teamsPages = DirectMessages && config.Chat.Teams is not null;
+        for (var i = 0; i < config.People.Count; i++)
+        {
+            if (config.People[i].TeamsUserId is { } id && TeamsUserIds.Problem(id, teamsPages) is { } problem)
+            {
+                context.Error($"people[{i}].teams_user_id", problem);
+            }
+        }
+    }
+}
+
+/// <summary>
+/// The two shapes of a Teams user id a person may be configured with: the Bot Framework user id (<c>29:…</c>, the
+/// <c>from.id</c> of their messages to the bot, the only id a proactive 1:1 conversation accepts as a member) and the
+/// AAD object id (a GUID, <c>from.aadObjectId</c>), which recognises them in chat but cannot open a conversation.
+/// </summary>
+internal static class TeamsUserIds
+{
+    public static bool IsBotFrameworkUserId(string id) =>
+        id.Length > 3 && id.StartsWith("29:", StringComparison.Ordinal) && !id.Any(char.IsWhiteSpace);
+
+    public static bool IsAadObjectId(string id) => Guid.TryParseExact(id, "D", out _);
+
+    /// <summary>What is wrong with <paramref name="id"/>, or null; <paramref name="directMessages"/>: Teams pages are on.</summary>
+    public static string? Problem(string id, bool directMessages)
+    {
+        if (IsBotFrameworkUserId(id))
+        {
+            return null;
+        }
+
+        if (IsAadObjectId(id))
+        {
+            return directMessages
+                ? $"'{id}' is an AAD object id: it recognises the person in Teams, but a Teams page (a proactive 1:1 message, "
+                  + "paging.direct_messages with chat.teams) needs their Bot Framework user id 29:… (the from.id of their "
+                  + "messages to the bot); write that, or set paging.direct_messages: false"
+                : null;
+        }
+
+        var hint = id.StartsWith("28:", StringComparison.Ordinal) ? " (28:… is a bot's id, not a person's)"
+            : id.StartsWith("8:orgid:", StringComparison.OrdinalIgnoreCase) ? " (8:orgid:… is a Skype MRI; the GUID after it is the AAD object id)"
+            : id.Contains('@', StringComparison.Ordinal) ? " (an email address or UPN is not an id)"
+            : "";
+        return $"'{id}' is not a Teams user id{hint}; expected the Bot Framework user id 29:… (the from.id of the person's "
+            + "messages to the bot) or their AAD object id (a GUID)";
     }
 }
 

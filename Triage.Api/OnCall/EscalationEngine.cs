@@ -24,9 +24,11 @@ internal sealed partial class EscalationEngine(
     EscalationTimers timers,
     Outbox outbox,
     TimeProvider time,
+    EscalationSchedulerTuning tuning,
     ILogger<EscalationEngine> logger)
 {
     private readonly Dictionary<string, EscalationPolicyOptions> _policies = config.EscalationPolicies.ToDictionary(p => p.Name, StringComparer.Ordinal);
+    private readonly FiringBatches _batches = new(tuning.MaxFiringBatch);
 
     /// <summary>Observed each time a firing paged someone; the benchmark reads how late it was.</summary>
     public event Action<long, DateTimeOffset, DateTimeOffset>? Paged;
@@ -100,40 +102,103 @@ internal sealed partial class EscalationEngine(
 
     /// <summary>
     /// Pages step <paramref name="step"/> of the incident's escalation and sets the next timer. A firing for another
-    /// step than the stored one (stale or repeated) does nothing.
+    /// step than the stored one (stale or repeated) does nothing. Firings that arrive while another batch is being
+    /// written wait and are written together in the next one (see <see cref="FiringBatches"/>).
     /// </summary>
-    public async Task FireAsync(long incidentId, int step, DateTimeOffset scheduledFor, CancellationToken cancellationToken)
+    public Task FireAsync(long incidentId, int step, DateTimeOffset scheduledFor, CancellationToken cancellationToken) =>
+        _batches.RunAsync(new Firing(incidentId, step, scheduledFor), FireBatchAsync, cancellationToken);
+
+    /// <summary>
+    /// One batch of firings: one read of their escalations and incidents, one commit of every step with its timeline
+    /// entries and outbox pages, then one scheduler call for all the next timers. Stops (acknowledged or resolved
+    /// meanwhile) are written after that one by one, as in <see cref="ReconcileAsync"/>.
+    /// </summary>
+    private async Task FireBatchAsync(IReadOnlyList<Firing> firings, CancellationToken cancellationToken)
     {
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<TriageDbContext>();
-        var escalation = await db.Set<Escalation>().FirstOrDefaultAsync(e => e.IncidentId == incidentId, cancellationToken);
-        if (escalation is null || escalation.State != EscalationState.Active || escalation.Step != step)
+        var ids = firings.Select(f => f.IncidentId).Distinct().ToList();
+        var escalations = await db.Set<Escalation>().Where(e => ids.Contains(e.IncidentId)).ToDictionaryAsync(e => e.IncidentId, cancellationToken);
+        var incidents = await db.Incidents.AsNoTracking().Where(i => ids.Contains(i.Id)).ToDictionaryAsync(i => i.Id, cancellationToken);
+        var now = time.GetUtcNow();
+        var paged = new List<(Firing Firing, string What)>();
+        var stops = new List<(Incident Incident, Escalation Escalation)>();
+        var next = new List<EscalationTimer>();
+        foreach (var firing in firings)
         {
-            return;
+            // The stored step is the truth: a stale, repeated or (within this batch) duplicate firing pages nobody.
+            if (!escalations.TryGetValue(firing.IncidentId, out var escalation) || escalation.State != EscalationState.Active
+                || !incidents.TryGetValue(firing.IncidentId, out var incident))
+            {
+                continue;
+            }
+
+            if (escalation.Step != firing.Step)
+            {
+                // An older step firing again means the current step's timer may be missing: Quartz recovering the job
+                // after a crash between our commit and the next timer, or an escalate-now that replaced the timer with a
+                // step a concurrent firing had just moved past. Setting it again is idempotent.
+                if (escalation.Step > firing.Step)
+                {
+                    next.Add(new EscalationTimer(escalation.IncidentId, escalation.Step, escalation.NextFireAt));
+                }
+
+                continue;
+            }
+
+            if (incident.Status != IncidentStatus.Triggered)
+            {
+                stops.Add((incident, escalation));
+                continue;
+            }
+
+            var policy = _policies[escalation.Policy];
+            var level = policy.Levels[escalation.Level];
+            if (incident.SuppressionId is { } suppressionId)
+            {
+                // Suppressed after the escalation started (a vote reached quorum): hold this level instead of paging and
+                // look again after its timeout, so that a revoked or lifted suppression resumes where it stopped.
+                escalation.NextFireAt = now + level.Timeout;
+                IncidentTimeline.Append(db, incident.Id, now, Actor.System("scheduler"), "page_held",
+                    $"Not paging level {escalation.Level + 1}/{policy.Levels.Count}: covered by suppression {suppressionId}; checking again at {escalation.NextFireAt:u}");
+                next.Add(new EscalationTimer(incident.Id, escalation.Step, escalation.NextFireAt));
+                continue;
+            }
+
+            var what = await PageLevelAsync(db, incident, escalation, policy, level, now, cancellationToken);
+            paged.Add((firing, what));
+            if (escalation.State == EscalationState.Active)
+            {
+                next.Add(new EscalationTimer(incident.Id, escalation.Step, escalation.NextFireAt));
+            }
         }
 
-        var incident = await db.Incidents.AsNoTracking().FirstAsync(i => i.Id == incidentId, cancellationToken);
-        var now = time.GetUtcNow();
-        if (incident.Status != IncidentStatus.Triggered)
+        await db.SaveChangesAsync(cancellationToken);
+        if (paged.Count > 0)
+        {
+            outbox.Wake();
+        }
+
+        foreach (var (firing, what) in paged)
+        {
+            Paged?.Invoke(firing.IncidentId, firing.ScheduledFor, now);
+            LogPaged(logger, firing.IncidentId, what, now - firing.ScheduledFor);
+        }
+
+        // After the commit, as the other order could lose a page. A crash in between leaves the step without its next
+        // timer, but the job requests recovery: Quartz fires it again after the restart, it finds its step moved on and
+        // sets the current timer (above).
+        await timers.ScheduleAsync(next, cancellationToken);
+        foreach (var (incident, escalation) in stops)
         {
             await StopAsync(db, incident, escalation, now, cancellationToken);
-            return;
         }
+    }
 
-        var policy = _policies[escalation.Policy];
-        var level = policy.Levels[escalation.Level];
-        if (incident.SuppressionId is { } suppressionId)
-        {
-            // Suppressed after the escalation started (a vote reached quorum): hold this level instead of paging and
-            // look again after its timeout, so that a revoked or lifted suppression resumes where it stopped.
-            escalation.NextFireAt = now + level.Timeout;
-            IncidentTimeline.Append(db, incidentId, now, Actor.System("scheduler"), "page_held",
-                $"Not paging level {escalation.Level + 1}/{policy.Levels.Count}: covered by suppression {suppressionId}; checking again at {escalation.NextFireAt:u}");
-            await db.SaveChangesAsync(cancellationToken);
-            await timers.ScheduleAsync(incidentId, escalation.Step, escalation.NextFireAt, cancellationToken);
-            return;
-        }
-
+    /// <summary>Pages the current level of <paramref name="escalation"/> (not saved) and moves it on; returns what was paged.</summary>
+    private async Task<string> PageLevelAsync(TriageDbContext db, Incident incident, Escalation escalation,
+        EscalationPolicyOptions policy, EscalationLevelOptions level, DateTimeOffset now, CancellationToken cancellationToken)
+    {
         var paged = new List<string>();
         var people = new List<string>();
         foreach (var target in level.Targets)
@@ -167,17 +232,10 @@ internal sealed partial class EscalationEngine(
         }
 
         escalation.NextFireAt = now + level.Timeout;
-        IncidentTimeline.Append(db, incidentId, now, Actor.System("scheduler"), "paged", $"Paged {what}{direct}"
+        IncidentTimeline.Append(db, incident.Id, now, Actor.System("scheduler"), "paged", $"Paged {what}{direct}"
             + (escalation.State == EscalationState.Exhausted ? "; last level, escalation ends unless acknowledged"
                 : $"; next level at {escalation.NextFireAt:u} unless acknowledged"));
-        await db.SaveChangesAsync(cancellationToken);
-        outbox.Wake();
-        Paged?.Invoke(incidentId, scheduledFor, now);
-        LogPaged(logger, incidentId, what, now - scheduledFor);
-        if (escalation.State == EscalationState.Active)
-        {
-            await timers.ScheduleAsync(incidentId, escalation.Step, escalation.NextFireAt, cancellationToken);
-        }
+        return what;
     }
 
     /// <summary>Moves an active escalation on now (the <c>escalate</c> action): the current level is paged at once.</summary>

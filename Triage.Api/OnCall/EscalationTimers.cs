@@ -14,19 +14,45 @@ internal sealed class EscalationTimers(ISchedulerFactory schedulers)
     public async Task ScheduleAsync(long incidentId, int step, DateTimeOffset at, CancellationToken cancellationToken)
     {
         var scheduler = await schedulers.GetScheduler(cancellationToken);
-        var key = Key(incidentId);
+        var (job, trigger) = Build(new EscalationTimer(incidentId, step, at));
+        await scheduler.ScheduleJob(job, [trigger], new ScheduleJobOptions { Replace = true }, cancellationToken);
+    }
+
+    /// <summary>Sets (or moves) several timers in one job store operation: one transaction instead of one each.</summary>
+    public async Task ScheduleAsync(IReadOnlyCollection<EscalationTimer> timers, CancellationToken cancellationToken)
+    {
+        if (timers.Count == 0)
+        {
+            return;
+        }
+
+        var scheduler = await schedulers.GetScheduler(cancellationToken);
+        var jobs = new Dictionary<IJobDetail, IReadOnlyCollection<ITrigger>>();
+        // The last timer set for an incident wins, as it would with one call each.
+        foreach (var timer in timers.GroupBy(t => t.IncidentId).Select(g => g.Last()))
+        {
+            var (job, trigger) = Build(timer);
+            jobs[job] = [trigger];
+        }
+
+        await scheduler.ScheduleJobs(jobs, new ScheduleJobOptions { Replace = true }, cancellationToken);
+    }
+
+    private static (IJobDetail Job, ITrigger Trigger) Build(EscalationTimer timer)
+    {
+        var key = Key(timer.IncidentId);
         var job = JobBuilder.Create<EscalationJob>()
             .WithIdentity(key, Group)
-            .UsingJobData(EscalationJob.IncidentKey, incidentId.ToString(CultureInfo.InvariantCulture))
-            .UsingJobData(EscalationJob.StepKey, step.ToString(CultureInfo.InvariantCulture))
+            .UsingJobData(EscalationJob.IncidentKey, timer.IncidentId.ToString(CultureInfo.InvariantCulture))
+            .UsingJobData(EscalationJob.StepKey, timer.Step.ToString(CultureInfo.InvariantCulture))
             .RequestRecovery()
             .Build();
         var trigger = TriggerBuilder.Create()
             .WithIdentity(key, Group)
-            .StartAt(at)
+            .StartAt(timer.At)
             .WithSimpleSchedule(s => s.WithMisfireInstruction(SimpleTriggerMisfireInstruction.FireNow))
             .Build();
-        await scheduler.ScheduleJob(job, [trigger], new ScheduleJobOptions { Replace = true }, cancellationToken);
+        return (job, trigger);
     }
 
     public async Task CancelAsync(long incidentId, CancellationToken cancellationToken)
@@ -43,6 +69,9 @@ internal sealed class EscalationTimers(ISchedulerFactory schedulers)
 
     private static string Key(long incidentId) => $"incident-{incidentId.ToString(CultureInfo.InvariantCulture)}";
 }
+
+/// <summary>An escalation timer: fire step <paramref name="Step"/> of the incident's escalation at <paramref name="At"/>.</summary>
+internal sealed record EscalationTimer(long IncidentId, int Step, DateTimeOffset At);
 
 /// <summary>The Quartz job behind <see cref="EscalationTimers"/>: hands the firing to <see cref="EscalationEngine"/>.</summary>
 [DisallowConcurrentExecution]

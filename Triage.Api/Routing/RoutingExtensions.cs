@@ -59,21 +59,39 @@ internal static class RoutingExtensions
     /// Quartz with its persistent store in the triage database: SQLite (Microsoft.Data.Sqlite) for the embedded default,
     /// the PostgreSQL ADO store in clustered mode for several replicas. The tables come from the EF migrations.
     /// </summary>
-    public static IServiceCollection AddEscalationScheduler(this IServiceCollection services, DatabaseOptions database)
+    public static IServiceCollection AddEscalationScheduler(this IServiceCollection services, DatabaseOptions database,
+        EscalationSchedulerTuning? tuning = null)
     {
+        tuning ??= new EscalationSchedulerTuning();
+        services.AddSingleton(tuning);
         services.AddQuartz(q =>
         {
+            q.UseDefaultThreadPool(tuning.MaxConcurrency);
             q.UsePersistentStore(store =>
             {
                 store.UseSystemTextJsonSerializer();
+                store.ConfigureStore(o => o.MisfireThreshold = tuning.MisfireThreshold);
                 if (database.Provider == "postgres")
                 {
-                    store.UsePostgres(database.ConnectionString!);
+                    var builder = new Npgsql.NpgsqlConnectionStringBuilder(database.ConnectionString);
+                    if (tuning.RelaxedSchedulerCommits)
+                    {
+                        builder.Options = $"{builder.Options} -c synchronous_commit=off".Trim();
+                    }
+
+                    var connectionString = builder.ConnectionString;
+                    store.UsePostgres(connectionString);
                     store.UseClustering();
                 }
                 else
                 {
-                    store.UseSqlite(database.ConnectionString ?? DatabaseExtensions.DefaultSqliteConnectionString);
+                    var connectionString = database.ConnectionString ?? DatabaseExtensions.DefaultSqliteConnectionString;
+                    var pragmas = "PRAGMA busy_timeout = 10000;" + (tuning.RelaxedSchedulerCommits ? " PRAGMA synchronous = NORMAL;" : " PRAGMA synchronous = FULL;");
+                    store.UseSqlite(o =>
+                    {
+                        o.ConnectionString = connectionString;
+                        o.DataSourceFactory = _ => new SqliteJobStoreDataSource(connectionString, pragmas);
+                    });
                 }
             });
         });

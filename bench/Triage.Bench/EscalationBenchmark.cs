@@ -51,17 +51,36 @@ internal static class EscalationBenchmark
         var window = TimeSpan.FromSeconds(double.Parse(Option(args, "--window-seconds") ?? "30", CultureInfo.InvariantCulture));
         var postgres = Option(args, "--postgres") ?? Environment.GetEnvironmentVariable("TRIAGE_TEST_POSTGRES");
         var results = Option(args, "--results") ?? Path.Combine("bench", "RESULTS.md");
+        var stores = (Option(args, "--stores") ?? (postgres is null ? "sqlite" : "sqlite,postgres")).Split(',');
+        var cells = (Option(args, "--cells") ?? "running,restart").Split(',');
+        // Direction-finding knobs (defaults: what the service runs with); see EscalationSchedulerTuning.
+        var defaults = new EscalationSchedulerTuning();
+        var tuning = new EscalationSchedulerTuning
+        {
+            MaxConcurrency = int.Parse(Option(args, "--max-concurrency") ?? defaults.MaxConcurrency.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture),
+            MisfireThreshold = Option(args, "--misfire-threshold-seconds") is { } misfire ? TimeSpan.FromSeconds(double.Parse(misfire, CultureInfo.InvariantCulture)) : defaults.MisfireThreshold,
+            RelaxedSchedulerCommits = !args.Contains("--durable-scheduler-commits"),
+            MaxFiringBatch = int.Parse(Option(args, "--max-firing-batch") ?? defaults.MaxFiringBatch.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture),
+        };
+        var scheduleBatch = int.Parse(Option(args, "--schedule-batch") ?? "1000", CultureInfo.InvariantCulture);
         var config = ConfigLoader.Parse(Config, "escalation-bench.yaml");
         var rows = new List<string>();
         var notes = new List<string>();
-        foreach (var store in postgres is null ? ["sqlite"] : new[] { "sqlite", "postgres" })
+        Console.WriteLine($"tuning: {tuning}; schedule batch {scheduleBatch}");
+        foreach (var store in stores)
         {
-            foreach (var restart in new[] { false, true })
+            if (store == "postgres" && postgres is null)
             {
-                var (row, note) = await RunCellAsync(config, store, postgres, count, window, restart);
+                throw new InvalidOperationException("--stores postgres needs --postgres or TRIAGE_TEST_POSTGRES");
+            }
+
+            foreach (var restart in cells.Select(c => c == "restart"))
+            {
+                var (row, note) = await RunCellAsync(config, store, postgres, count, window, restart, tuning, scheduleBatch);
                 rows.Add(row);
                 notes.Add(note);
                 Console.WriteLine(row);
+                Console.WriteLine(note);
             }
         }
 
@@ -70,12 +89,13 @@ internal static class EscalationBenchmark
             .AppendLine()
             .AppendLine(string.Create(CultureInfo.InvariantCulture, $"Command: `dotnet run -c Release --project bench/Triage.Bench -- escalation --escalations {count} --window-seconds {window.TotalSeconds}`")
                 + (postgres is null ? "" : " (PostgreSQL from TRIAGE_TEST_POSTGRES / --postgres, clustered store)"))
+            .AppendLine(string.Create(CultureInfo.InvariantCulture, $"Scheduler: {tuning}; timers scheduled {scheduleBatch} per call."))
             .AppendLine(string.Create(CultureInfo.InvariantCulture, $"{count:N0} pending escalations due spread evenly over {window.TotalSeconds:0} s; lateness = page committed (timeline + escalation row) minus due time, ms. ")
                 + "Restart: the node stops right after scheduling, stays down until half the window has fallen due, and a new node on the same database takes over; "
-                + "for the pages due while it was down, lateness counts from the new node's start instead. No peer: the issue names none.")
+                + "the pages due while it was down (backlog) count from the new node's start and are shown apart from those due after it. No peer: the issue names none.")
             .AppendLine()
-            .AppendLine("| store | run | pages | p50 ms | p99 ms | max ms | mean ms | schedule time |")
-            .AppendLine("|---|---|---|---|---|---|---|---|");
+            .AppendLine("| store | run | pages | p50 ms | p99 ms | max ms | mean ms | pages/s (first due → last page) | schedule time |")
+            .AppendLine("|---|---|---|---|---|---|---|---|---|");
         foreach (var row in rows)
         {
             section.AppendLine(row);
@@ -89,12 +109,16 @@ internal static class EscalationBenchmark
 
         section.AppendLine("- Caveat: 2 vCPUs shared with other agents' builds and tests during the run; absolute figures are noisy.");
         Console.WriteLine(section);
-        await File.AppendAllTextAsync(results, "\n" + section);
+        if (results != "none")
+        {
+            await File.AppendAllTextAsync(results, "\n" + section);
+        }
+
         return 0;
     }
 
     private static async Task<(string Row, string Note)> RunCellAsync(TriageConfig config, string store, string? postgresAdmin,
-        int count, TimeSpan window, bool restart)
+        int count, TimeSpan window, bool restart, EscalationSchedulerTuning tuning, int scheduleBatch)
     {
         var directory = Directory.CreateTempSubdirectory("triage-escalation-bench-").FullName;
         string? dropName = null;
@@ -121,19 +145,35 @@ internal static class EscalationBenchmark
             await using (var db = DatabaseExtensions.CreateContext(options))
             {
                 await db.Database.MigrateAsync();
+                if (store == "sqlite")
+                {
+                    // As DatabaseStartup does in the service: WAL is a property of the file.
+                    await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;");
+                }
             }
 
             var clock = new ShiftedClock();
             var baseTime = clock.GetUtcNow() + TimeSpan.FromDays(1);
             var due = new Dictionary<long, DateTimeOffset>();
-            var node = await StartNodeAsync(config, options, clock, start: false);
-            var schedule = Stopwatch.StartNew();
+            var node = await StartNodeAsync(config, options, clock, tuning);
             var ids = await CreateEscalationsAsync(options, count, baseTime, window);
+            var schedule = Stopwatch.StartNew();
             var timers = node.Services.GetRequiredService<EscalationTimers>();
             for (var i = 0; i < ids.Count; i++)
             {
                 due[ids[i]] = baseTime + window * i / ids.Count;
-                await timers.ScheduleAsync(ids[i], 0, due[ids[i]], CancellationToken.None);
+            }
+
+            foreach (var chunk in ids.Chunk(Math.Max(1, scheduleBatch)))
+            {
+                if (chunk.Length == 1)
+                {
+                    await timers.ScheduleAsync(chunk[0], 0, due[chunk[0]], CancellationToken.None);
+                }
+                else
+                {
+                    await timers.ScheduleAsync(chunk.Select(id => new EscalationTimer(id, 0, due[id])).ToList(), CancellationToken.None);
+                }
             }
 
             schedule.Stop();
@@ -143,7 +183,7 @@ internal static class EscalationBenchmark
                 // The node goes away before anything fell due; the timers live only in the database now.
                 await node.DisposeAsync();
                 clock.SetNow(baseTime + window / 2);
-                node = await StartNodeAsync(config, options, clock, start: false);
+                node = await StartNodeAsync(config, options, clock, tuning);
                 restartedAt = clock.GetUtcNow();
             }
             else
@@ -152,34 +192,56 @@ internal static class EscalationBenchmark
             }
 
             var paged = new ConcurrentDictionary<long, DateTimeOffset>();
+            var batches = new ConcurrentDictionary<DateTimeOffset, int>();
             var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            node.Services.GetRequiredService<EscalationEngine>().Paged += (id, _, _) =>
+            node.Services.GetRequiredService<EscalationEngine>().Paged += (id, _, firedAt) =>
             {
                 paged.TryAdd(id, clock.GetUtcNow());
+                batches.AddOrUpdate(firedAt, 1, (_, n) => n + 1); // one batch shares one "now"
                 if (paged.Count >= count)
                 {
                     done.TrySetResult();
                 }
             };
+            var started = clock.GetUtcNow();
+            var cpu = Process.GetCurrentProcess().TotalProcessorTime;
             await node.Scheduler.Start();
-            await Task.WhenAny(done.Task, Task.Delay(window + TimeSpan.FromMinutes(20)));
+            await Task.WhenAny(done.Task, Task.Delay(window + TimeSpan.FromMinutes(10)));
+            var finished = clock.GetUtcNow();
+            cpu = Process.GetCurrentProcess().TotalProcessorTime - cpu;
             await node.DisposeAsync();
 
             var stats = new Percentiles(store);
-            var overdue = 0;
+            var backlog = new Percentiles("backlog");
+            var after = new Percentiles("after");
             foreach (var (id, at) in paged)
             {
-                var from = restartedAt is { } r && due[id] < r ? r : due[id];
-                overdue += restartedAt is { } r2 && due[id] < r2 ? 1 : 0;
-                stats.Add(at - from);
+                if (restartedAt is { } r && due[id] < r)
+                {
+                    backlog.Add(at - r);
+                    stats.Add(at - r);
+                }
+                else
+                {
+                    after.Add(at - due[id]);
+                    stats.Add(at - due[id]);
+                }
             }
 
+            // From the first due time (or the restart) to the last page: the arrival rate when the node keeps up.
+            var firstDue = restartedAt ?? due.Values.Min();
+            var rate = paged.Count / Math.Max(0.001, (paged.Values.DefaultIfEmpty(firstDue).Max() - firstDue).TotalSeconds);
             var run = restart ? "across a restart" : "running throughout";
             var row = string.Create(CultureInfo.InvariantCulture,
-                $"| {store}{(store == "postgres" ? " (clustered)" : "")} | {run} | {paged.Count}/{count} | {stats.P(50):F0} | {stats.P(99):F0} | {stats.P(100):F0} | {stats.Mean:F0} | {schedule.Elapsed.TotalSeconds:F1} s |");
-            var down = restart ? string.Create(CultureInfo.InvariantCulture, $"; {overdue} fell due while no node ran") : "";
+                $"| {store}{(store == "postgres" ? " (clustered)" : "")} | {run} | {paged.Count}/{count} | {P(stats, 50)} | {P(stats, 99)} | {P(stats, 100)} | {(stats.Count == 0 ? "—" : stats.Mean.ToString("F0", CultureInfo.InvariantCulture))} | {rate:F0} | {schedule.Elapsed.TotalSeconds:F1} s |");
+            var split = restart
+                ? string.Create(CultureInfo.InvariantCulture,
+                    $"; {backlog.Count} fell due while no node ran (backlog, from the new node's start: p50 {P(backlog, 50)} ms, p99 {P(backlog, 99)} ms, drained in {P(backlog, 100)} ms), {after.Count} after it (p50 {P(after, 50)} ms, p99 {P(after, 99)} ms, max {P(after, 100)} ms)")
+                : "";
             var note = string.Create(CultureInfo.InvariantCulture,
-                $"{store}, {run}: {paged.Count} of {count} paged{down}; scheduling {count} timers took {schedule.Elapsed.TotalSeconds:F1} s ({count / schedule.Elapsed.TotalSeconds:F0}/s).");
+                $"{store}, {run}: {paged.Count} of {count} paged in {batches.Count} batches (mean {(batches.IsEmpty ? 0 : paged.Count / (double)batches.Count):F1} firings per commit){split}; "
+                + $"scheduling {count} timers took {schedule.Elapsed.TotalSeconds:F1} s ({count / schedule.Elapsed.TotalSeconds:F0}/s); run {(finished - started).TotalSeconds:F0} s, "
+                + $"process CPU {cpu.TotalMilliseconds / Math.Max(1, paged.Count):F2} ms per page (a load-independent cost; the machine's other work does not count).");
             return (row, note);
         }
         finally
@@ -227,7 +289,7 @@ internal static class EscalationBenchmark
         return ids;
     }
 
-    private static async Task<Node> StartNodeAsync(TriageConfig config, DatabaseOptions options, TimeProvider clock, bool start)
+    private static async Task<Node> StartNodeAsync(TriageConfig config, DatabaseOptions options, TimeProvider clock, EscalationSchedulerTuning tuning)
     {
         var services = new ServiceCollection();
         services.AddLogging(l => l.SetMinimumLevel(LogLevel.Warning).AddConsole());
@@ -239,16 +301,14 @@ internal static class EscalationBenchmark
         services.AddSingleton<RoutingMatrix>();
         services.AddSingleton<EscalationTimers>();
         services.AddSingleton<EscalationEngine>();
-        services.AddEscalationScheduler(options);
+        services.AddEscalationScheduler(options, tuning);
         var provider = services.BuildServiceProvider();
         var scheduler = await provider.GetRequiredService<ISchedulerFactory>().GetScheduler();
-        if (start)
-        {
-            await scheduler.Start();
-        }
-
         return new Node(provider, scheduler);
     }
+
+    private static string P(Percentiles stats, double percentile) =>
+        stats.Count == 0 ? "—" : stats.P(percentile).ToString("F0", CultureInfo.InvariantCulture);
 
     private sealed record Node(ServiceProvider Services, IScheduler Scheduler) : IAsyncDisposable
     {

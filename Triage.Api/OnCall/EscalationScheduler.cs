@@ -1,0 +1,68 @@
+using System.Data.Common;
+using Microsoft.Data.Sqlite;
+
+namespace Triage.Api.OnCall;
+
+/// <summary>
+/// How the Quartz scheduler behind the escalation timers runs. The defaults are what the escalation benchmark
+/// (<c>bench/Triage.Bench escalation</c>) measured best; the benchmark can set each one to compare.
+/// </summary>
+internal sealed record EscalationSchedulerTuning
+{
+    /// <summary>
+    /// Escalation jobs run at once, which is also the most triggers one acquisition round takes and the largest batch
+    /// <see cref="FiringBatches"/> can form. Default 50: the jobs are asynchronous, so this costs no threads.
+    /// </summary>
+    public int MaxConcurrency { get; init; } = 50;
+
+    /// <summary>
+    /// How late a trigger may be before Quartz treats it as misfired. A misfired escalation timer still fires at once
+    /// (<c>FireNow</c>), but only after the misfire handler has rewritten it, which puts it behind the later ones and
+    /// costs a write each; a long threshold keeps a backlog (after a restart) firing in due order. Default 1 hour.
+    /// </summary>
+    public TimeSpan MisfireThreshold { get; init; } = TimeSpan.FromHours(1);
+
+    /// <summary>
+    /// The scheduler's own commits (acquire, fired, complete, store a timer) do not wait for the disk; the escalation
+    /// step, its pages and timeline always do. SQLite: <c>synchronous = NORMAL</c> on Quartz's connections (WAL);
+    /// PostgreSQL: <c>synchronous_commit = off</c> for them. Both logs are sequential, so a crash can lose only the
+    /// scheduler commits after the last durable commit of ours, never one before it: a lost completion or
+    /// acquisition fires the job again, which finds the step moved on, pages nobody and sets the current timer again
+    /// (<see cref="EscalationEngine"/>); a page is never lost and a repeated one is deduplicated by its outbox key.
+    /// Default true.
+    /// </summary>
+    public bool RelaxedSchedulerCommits { get; init; } = true;
+
+    /// <summary>Most firings written in one transaction (<see cref="FiringBatches"/>); 1 writes each alone. Default 500.</summary>
+    public int MaxFiringBatch { get; init; } = 500;
+}
+
+/// <summary>
+/// Connections for Quartz's SQLite job store with the per-connection settings EF's get from
+/// <see cref="Persistence.SqliteConnectionSettings"/>: without <c>busy_timeout</c>, a Quartz statement that finds the
+/// writer lock taken by an escalation commit fails at once and Microsoft.Data.Sqlite retries it only after sleeping
+/// 150 ms.
+/// </summary>
+internal sealed class SqliteJobStoreDataSource(string connectionString, string pragmas) : DbDataSource
+{
+    public override string ConnectionString => connectionString;
+
+    protected override DbConnection CreateDbConnection() => new PragmaConnection(connectionString, pragmas);
+
+    private sealed class PragmaConnection(string connectionString, string pragmas) : SqliteConnection(connectionString)
+    {
+        public override void Open()
+        {
+            base.Open();
+            using var command = CreateCommand();
+            command.CommandText = pragmas;
+            command.ExecuteNonQuery();
+        }
+
+        public override Task OpenAsync(CancellationToken cancellationToken)
+        {
+            Open();
+            return Task.CompletedTask;
+        }
+    }
+}

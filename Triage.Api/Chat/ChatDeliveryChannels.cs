@@ -54,6 +54,10 @@ internal abstract class ChatChannelBase(IServiceScopeFactory scopes) : IDelivery
 
             return DeliveryResult.Delivered(await PostAsync(to, card, cancellationToken));
         }
+        catch (ChatDeferredException e)
+        {
+            return DeliveryResult.Deferred(e.RetryAfter ?? TimeSpan.FromSeconds(1));
+        }
         catch (ChatDeliveryException e)
         {
             return e.Retryable ? DeliveryResult.Retry(e.Message, e.RetryAfter) : DeliveryResult.Failed(e.Message);
@@ -99,14 +103,15 @@ internal sealed class SlackDeliveryChannel(IServiceScopeFactory scopes, SlackWeb
 
     protected override async Task<string> UpdateAsync(string remoteId, IncidentCard card, CancellationToken ct)
     {
-        var updated = await slack.UpdateMessageAsync(Parse(remoteId), SlackCardBuilder.Build(card), ct);
+        // Updates and thread replies yield to new cards when the pace is short (deferred, not queued in front of them).
+        var updated = await slack.UpdateMessageAsync(Parse(remoteId), SlackCardBuilder.Build(card), ct, background: true);
         return $"{updated.Channel}|{updated.Ts}";
     }
 
     protected override async Task<string> ReplyAsync(string remoteId, string text, CancellationToken ct)
     {
         var parent = Parse(remoteId);
-        var reply = await slack.PostMessageAsync(parent.Channel, new JsonObject { ["text"] = text }, parent.Ts, ct);
+        var reply = await slack.PostMessageAsync(parent.Channel, new JsonObject { ["text"] = text }, parent.Ts, ct, background: true);
         return $"{reply.Channel}|{reply.Ts}";
     }
 

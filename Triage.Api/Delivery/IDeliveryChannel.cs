@@ -30,12 +30,15 @@ internal interface IDeliveryChannel
     Task<DeliveryResult> DeliverAsync(OutboxMessage message, CancellationToken cancellationToken);
 }
 
-/// <summary>The three ways an attempt can end.</summary>
+/// <summary>The ways an attempt can end.</summary>
 public enum DeliveryOutcome
 {
     Delivered,
     Retry,
     FailedPermanently,
+
+    /// <summary>The channel chose not to send it yet (its own pacing); nothing was sent, so it is not an attempt.</summary>
+    Deferred,
 }
 
 /// <summary>What one attempt came to. Build it with the static methods.</summary>
@@ -49,6 +52,13 @@ internal sealed record DeliveryResult(DeliveryOutcome Outcome, string? RemoteId,
     /// the whole channel also pauses that long), else after exponential backoff with jitter.
     /// </summary>
     public static DeliveryResult Retry(string error, TimeSpan? retryAfter = null) => new(DeliveryOutcome.Retry, null, retryAfter, error);
+
+    /// <summary>
+    /// Not sent now, by the channel's choice: a background message stepping aside so the remote side's pace stays free
+    /// for urgent ones. Due again after <paramref name="after"/>; it does not count as an attempt, is not written to
+    /// the timeline and does not pause the channel.
+    /// </summary>
+    public static DeliveryResult Deferred(TimeSpan after) => new(DeliveryOutcome.Deferred, null, after, null);
 
     /// <summary>Will never succeed; stop trying and record why.</summary>
     public static DeliveryResult Failed(string error) => new(DeliveryOutcome.FailedPermanently, null, null, error);

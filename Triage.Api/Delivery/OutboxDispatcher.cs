@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using Microsoft.EntityFrameworkCore;
 using Triage.Api.Persistence;
@@ -19,8 +20,8 @@ internal sealed partial class OutboxDispatcher : BackgroundService
     private readonly TimeProvider _time;
     private readonly ILogger<OutboxDispatcher> _logger;
 
-    // When each channel may be attempted next: pacing and Retry-After pauses. Only the dispatch loop touches it.
-    private readonly Dictionary<string, DateTimeOffset> _notBefore = new(StringComparer.Ordinal);
+    // When each channel may be attempted next: pacing and Retry-After pauses. Channels are dispatched concurrently.
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _notBefore = new(StringComparer.Ordinal);
 
     public OutboxDispatcher(
         IServiceScopeFactory scopes,
@@ -41,65 +42,105 @@ internal sealed partial class OutboxDispatcher : BackgroundService
     /// <summary>Jitter source in [0, 1); replaceable so tests can pin the backoff.</summary>
     internal Func<double> Jitter { get; set; } = Random.Shared.NextDouble;
 
+    /// <remarks>
+    /// Each channel is dispatched on its own: a channel waiting out its remote side's pace (Slack's one message per
+    /// second per channel, a <c>Retry-After</c>) must not hold back another channel's messages, e.g. a new card behind
+    /// a page's paced <c>conversations.open</c>. The loop starts every channel that has due messages and is not busy,
+    /// then sleeps until a wake, the next poll or pace opening, or a channel finishing its batch.
+    /// </remarks>
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        while (!stoppingToken.IsCancellationRequested)
+        var inFlight = new Dictionary<string, Task<bool>>(StringComparer.Ordinal);
+        try
         {
-            TimeSpan wait;
-            try
+            while (!stoppingToken.IsCancellationRequested)
             {
-                wait = await DispatchDueAsync(stoppingToken);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-#pragma warning disable CA1031 // A database hiccup must not stop delivery for good; the next round tries again.
-            catch (Exception ex)
-#pragma warning restore CA1031
-            {
-                LogRoundFailed(_logger, ex);
-                wait = _options.PollInterval;
-            }
-
-            if (wait > TimeSpan.Zero)
-            {
+                var wait = _options.PollInterval;
                 try
                 {
-                    await _outbox.WaitAsync(wait, stoppingToken);
+                    var (due, ready) = await DueChannelsAsync(stoppingToken);
+                    foreach (var channel in ready.Where(c => !inFlight.ContainsKey(c)))
+                    {
+                        inFlight[channel] = DispatchChannelAsync(channel, stoppingToken);
+                    }
+
+                    wait = UntilNextLook(due);
                 }
                 catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
                 {
                     return;
                 }
+#pragma warning disable CA1031 // A database hiccup must not stop delivery for good; the next look tries again.
+                catch (Exception ex)
+#pragma warning restore CA1031
+                {
+                    LogRoundFailed(_logger, ex);
+                }
+
+                using (var interrupt = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken))
+                {
+                    var sleeping = _outbox.WaitAsync(wait, interrupt.Token);
+                    await Task.WhenAny(inFlight.Values.Append(sleeping));
+                    await interrupt.CancelAsync();
+                    try
+                    {
+                        await sleeping;
+                    }
+                    catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
+                    {
+                        // A channel finished first: look again now.
+                    }
+                }
+
+                foreach (var (channel, task) in inFlight.Where(p => p.Value.IsCompleted).ToList())
+                {
+                    inFlight.Remove(channel);
+                    if (task.IsFaulted)
+                    {
+                        LogRoundFailed(_logger, task.Exception.GetBaseException());
+                        _notBefore[channel] = _time.GetUtcNow() + _options.PollInterval; // Not again at once: the next look after a poll.
+                    }
+                }
             }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Shutting down.
+        }
+        finally
+        {
+            // Attempts under way record their outcome (or hand the message back) before the service stops.
+            await Task.WhenAll(inFlight.Values.Select(t => t.ContinueWith(_ => { }, TaskScheduler.Default)));
         }
     }
 
     /// <summary>
     /// One round: attempts every message due now, at most <see cref="DeliveryOptions.BatchSize"/> per channel, channels
-    /// in parallel. Returns how long to wait before the next round (zero when there is more to do now).
+    /// in parallel, and waits for all of them. Returns how long to wait before the next round (zero when there is more
+    /// to do now). The service's loop overlaps channels instead; this is the same work in lockstep, for tests.
     /// </summary>
     internal async Task<TimeSpan> DispatchDueAsync(CancellationToken cancellationToken)
     {
+        var (due, ready) = await DueChannelsAsync(cancellationToken);
+        var more = await Task.WhenAll(ready.Select(c => DispatchChannelAsync(c, cancellationToken)));
+        return more.Any(m => m) ? TimeSpan.Zero : UntilNextLook(due);
+    }
+
+    /// <summary>Channels with due messages, and those of them not paced or paused now.</summary>
+    private async Task<(List<string> Due, List<string> Ready)> DueChannelsAsync(CancellationToken cancellationToken)
+    {
         var now = _time.GetUtcNow();
-        List<string> dueChannels;
-        await using (var scope = _scopes.CreateAsyncScope())
-        {
-            var db = scope.ServiceProvider.GetRequiredService<TriageDbContext>();
-            dueChannels = await Due(db, now).Select(m => m.Channel).Distinct().ToListAsync(cancellationToken);
-        }
+        await using var scope = _scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<TriageDbContext>();
+        var due = await Due(db, now).Select(m => m.Channel).Distinct().ToListAsync(cancellationToken);
+        return (due, [.. due.Where(c => !_notBefore.TryGetValue(c, out var notBefore) || notBefore <= now)]);
+    }
 
-        var active = dueChannels.Where(c => !_notBefore.TryGetValue(c, out var notBefore) || notBefore <= now).ToList();
-        var more = await Task.WhenAll(active.Select(c => DispatchChannelAsync(c, cancellationToken)));
-        if (more.Any(m => m))
-        {
-            return TimeSpan.Zero;
-        }
-
-        // Sleep until the next poll, or earlier when a paced or paused channel with due messages opens up again.
+    /// <summary>Until the next poll, or earlier when a paced or paused channel with due messages opens up again.</summary>
+    private TimeSpan UntilNextLook(List<string> dueChannels)
+    {
         var wait = _options.PollInterval;
-        now = _time.GetUtcNow();
+        var now = _time.GetUtcNow();
         foreach (var channel in dueChannels)
         {
             if (_notBefore.TryGetValue(channel, out var notBefore) && notBefore - now < wait)
@@ -149,7 +190,12 @@ internal sealed partial class OutboxDispatcher : BackgroundService
             }
 
             var result = await AttemptAsync(channel, id, cancellationToken);
-            finished |= result is { Outcome: not DeliveryOutcome.Retry };
+            finished |= result is { Outcome: DeliveryOutcome.Delivered or DeliveryOutcome.FailedPermanently };
+            if (result is { Outcome: DeliveryOutcome.Deferred })
+            {
+                continue; // The channel stepped aside for this one message; it does not pause the channel.
+            }
+
             var after = _time.GetUtcNow();
             var next = after + minInterval;
             if (result?.RetryAfter is { } retryAfter && after + retryAfter > next)
@@ -224,6 +270,15 @@ internal sealed partial class OutboxDispatcher : BackgroundService
             {
                 result = DeliveryResult.Retry($"{ex.GetType().Name}: {ex.Message}");
             }
+        }
+
+        if (result.Outcome == DeliveryOutcome.Deferred)
+        {
+            // Nothing was sent: hand the claimed attempt back and come back when the channel has room.
+            message.Attempts--;
+            message.NextAttemptAt = _time.GetUtcNow() + (result.RetryAfter ?? _options.PollInterval);
+            await db.SaveChangesAsync(CancellationToken.None);
+            return result;
         }
 
         var detail = Apply(message, result, _time.GetUtcNow());

@@ -33,3 +33,12 @@ public class ChatDeliveryException : Exception
     /// <summary>The service's own error code (<c>channel_not_found</c>, <c>BadArgument</c> …), when it gave one.</summary>
     public string? ErrorCode { get; init; }
 }
+
+/// <summary>
+/// Not sent: sending now would spend the pace a chat service allows on a background message (a thread reply, a card
+/// update) when it is kept for urgent ones. Nothing reached the service; send again after <see cref="ChatDeliveryException.RetryAfter"/>.
+/// </summary>
+public sealed class ChatDeferredException(string message, TimeSpan retryAfter)
+    : ChatDeliveryException(message, retryable: true, retryAfter)
+{
+}

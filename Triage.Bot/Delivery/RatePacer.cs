@@ -8,6 +8,7 @@ namespace Triage.Bot.Delivery;
 public sealed class RatePacer(TimeProvider time, TimeSpan interval, int burst)
 {
     private readonly Dictionary<string, DateTimeOffset> _theoreticalArrival = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, DateTimeOffset> _blockedUntil = new(StringComparer.Ordinal);
     private readonly Lock _lock = new();
     private readonly TimeSpan _tolerance = interval * Math.Max(0, burst - 1);
 
@@ -24,11 +25,36 @@ public sealed class RatePacer(TimeProvider time, TimeSpan interval, int burst)
         }
     }
 
+    /// <summary>
+    /// Reserves a call now only if that leaves <paramref name="keep"/> calls of the burst unused, for calls that must
+    /// not wait (a new incident's card) — otherwise reserves nothing and returns false with how long until it would.
+    /// Background calls (thread replies, card updates) use this and are deferred instead of queueing in front.
+    /// </summary>
+    public bool TryReserveNow(string key, int keep, out TimeSpan wait)
+    {
+        var now = time.GetUtcNow();
+        lock (_lock)
+        {
+            var tat = _theoreticalArrival.TryGetValue(key, out var t) && t > now ? t : now;
+            var tolerance = interval * Math.Max(0, burst - 1 - keep);
+            wait = tat - tolerance - now;
+            if (wait > TimeSpan.Zero)
+            {
+                return false;
+            }
+
+            _theoreticalArrival[key] = tat + interval;
+            wait = TimeSpan.Zero;
+            return true;
+        }
+    }
+
     /// <summary>Nothing for <paramref name="key"/> before <paramref name="until"/> (a Retry-After), then the normal pace.</summary>
     public void BlockUntil(string key, DateTimeOffset until)
     {
         lock (_lock)
         {
+            _blockedUntil[key] = _blockedUntil.TryGetValue(key, out var earlier) && earlier > until ? earlier : until;
             var blocked = until + _tolerance;
             if (!_theoreticalArrival.TryGetValue(key, out var t) || t < blocked)
             {
@@ -36,6 +62,20 @@ public sealed class RatePacer(TimeProvider time, TimeSpan interval, int burst)
             }
         }
     }
+
+    /// <summary>How much longer <paramref name="key"/> is blocked by <see cref="BlockUntil"/> (zero when it is not).</summary>
+    public TimeSpan BlockedFor(string key)
+    {
+        var now = time.GetUtcNow();
+        lock (_lock)
+        {
+            return _blockedUntil.TryGetValue(key, out var until) && until > now ? until - now : TimeSpan.Zero;
+        }
+    }
+
+    /// <summary>Waits only while <paramref name="key"/> is blocked by <see cref="BlockUntil"/>; reserves nothing.</summary>
+    public Task WaitUntilUnblockedAsync(string key, CancellationToken ct) =>
+        BlockedFor(key) is var blocked && blocked > TimeSpan.Zero ? Task.Delay(blocked, time, ct) : Task.CompletedTask;
 
     /// <summary>Waits for a reservation on <paramref name="key"/>.</summary>
     public Task WaitAsync(string key, CancellationToken ct)

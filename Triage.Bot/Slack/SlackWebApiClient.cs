@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
@@ -61,6 +62,10 @@ public sealed partial class SlackWebApiClient
     private readonly ILogger _logger;
     private readonly RatePacer _channelPacer;
     private readonly RatePacer _methodPacer;
+    private readonly ConcurrentDictionary<string, string> _directMessageChannels = new(StringComparer.Ordinal);
+
+    /// <summary>Calls of a pace's burst that background messages leave free, so a new card goes out at once.</summary>
+    private const int KeptForUrgent = 2;
 
     public SlackWebApiClient(HttpClient http, SlackClientOptions options, TimeProvider time, ILogger<SlackWebApiClient> logger)
     {
@@ -73,7 +78,11 @@ public sealed partial class SlackWebApiClient
     }
 
     /// <summary>chat.postMessage: <paramref name="message"/> holds text and blocks; a thread reply when <paramref name="threadTs"/> is set.</summary>
-    public async Task<SlackMessageRef> PostMessageAsync(string channel, JsonObject message, string? threadTs, CancellationToken ct)
+    /// <param name="background">
+    /// A message that may wait (a thread reply): when the channel's pace has no room beyond what is kept for urgent
+    /// posts, it is not sent and <see cref="ChatDeferredException"/> says when to try again.
+    /// </param>
+    public async Task<SlackMessageRef> PostMessageAsync(string channel, JsonObject message, string? threadTs, CancellationToken ct, bool background = false)
     {
         var body = (JsonObject)message.DeepClone();
         body["channel"] = channel;
@@ -82,17 +91,18 @@ public sealed partial class SlackWebApiClient
             body["thread_ts"] = threadTs;
         }
 
-        var response = await CallAsync("chat.postMessage", channel, body, ct);
+        var response = await CallAsync("chat.postMessage", channel, body, ct, background);
         return new SlackMessageRef(response.GetProperty("channel").GetString()!, response.GetProperty("ts").GetString()!);
     }
 
     /// <summary>chat.update of a message posted before, replacing its text and blocks.</summary>
-    public async Task<SlackMessageRef> UpdateMessageAsync(SlackMessageRef target, JsonObject message, CancellationToken ct)
+    /// <param name="background">Deferred (<see cref="ChatDeferredException"/>) rather than paced when the method's pace is short.</param>
+    public async Task<SlackMessageRef> UpdateMessageAsync(SlackMessageRef target, JsonObject message, CancellationToken ct, bool background = false)
     {
         var body = (JsonObject)message.DeepClone();
         body["channel"] = target.Channel;
         body["ts"] = target.Ts;
-        var response = await CallAsync("chat.update", null, body, ct);
+        var response = await CallAsync("chat.update", null, body, ct, background);
         return new SlackMessageRef(response.GetProperty("channel").GetString()!, response.GetProperty("ts").GetString()!);
     }
 
@@ -103,11 +113,27 @@ public sealed partial class SlackWebApiClient
         return response.GetProperty("channel").GetProperty("id").GetString()!;
     }
 
-    /// <summary>A direct message to a person (a page): opens the DM, then posts.</summary>
+    /// <summary>
+    /// A direct message to a person (a page): opens the DM once per person (a user's DM channel does not change, and
+    /// conversations.open is a Tier 3 method a burst of pages would otherwise queue on), then posts.
+    /// </summary>
     public async Task<SlackMessageRef> PostDirectMessageAsync(string userId, JsonObject message, CancellationToken ct)
     {
-        var channel = await OpenDirectMessageAsync(userId, ct);
-        return await PostMessageAsync(channel, message, null, ct);
+        if (!_directMessageChannels.TryGetValue(userId, out var channel))
+        {
+            channel = _directMessageChannels[userId] = await OpenDirectMessageAsync(userId, ct);
+        }
+
+        try
+        {
+            return await PostMessageAsync(channel, message, null, ct);
+        }
+        catch (ChatDeliveryException e) when (e.ErrorCode is "channel_not_found" or "is_archived" or "not_in_channel")
+        {
+            // The remembered DM is gone: open it again next time.
+            _directMessageChannels.TryRemove(userId, out _);
+            throw new ChatDeliveryException(e.Message, retryable: true, inner: e) { ErrorCode = e.ErrorCode };
+        }
     }
 
     /// <summary>chat.postEphemeral: a message only <paramref name="user"/> sees, e.g. why their action was refused.</summary>
@@ -133,18 +159,27 @@ public sealed partial class SlackWebApiClient
         }
     }
 
-    private async Task<JsonElement> CallAsync(string method, string? channel, JsonObject body, CancellationToken ct)
+    private async Task<JsonElement> CallAsync(string method, string? channel, JsonObject body, CancellationToken ct, bool background = false)
     {
         var payload = body.ToJsonString();
         for (var attempt = 1; ; attempt++)
         {
-            var waits = new List<Task> { _methodPacer.WaitAsync(method, ct) };
-            if (channel is not null && method == "chat.postMessage")
+            // chat.postMessage is rate-limited per channel (Slack's "Special" tier: about one message per second per
+            // channel), the other methods per method and workspace (tiers). Pacing posts per method as well would hold
+            // a new incident's card in one channel behind replies in another. A 429 blocks the whole method.
+            var (pacer, key) = channel is not null && method == "chat.postMessage" ? (_channelPacer, channel) : (_methodPacer, method);
+            if (background)
             {
-                waits.Add(_channelPacer.WaitAsync(channel, ct));
+                var blocked = _methodPacer.BlockedFor(method);
+                if (blocked > TimeSpan.Zero || !pacer.TryReserveNow(key, KeptForUrgent, out blocked))
+                {
+                    throw new ChatDeferredException($"Slack {method} deferred {blocked.TotalSeconds:0.#}s: the pace is kept for new cards", blocked);
+                }
             }
-
-            await Task.WhenAll(waits);
+            else
+            {
+                await Task.WhenAll(pacer.WaitAsync(key, ct), _methodPacer.WaitUntilUnblockedAsync(method, ct));
+            }
 
             using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(_options.BaseUrl, method));
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _options.BotToken);

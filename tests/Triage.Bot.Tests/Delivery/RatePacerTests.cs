@@ -43,4 +43,22 @@ public sealed class RatePacerTests
         Assert.Equal(TimeSpan.FromSeconds(30), pacer.Reserve("chat.update"));
         Assert.Equal(TimeSpan.FromSeconds(31), pacer.Reserve("chat.update"));
     }
+
+    [Fact]
+    public async Task WaitUntilUnblocked_WaitsOnlyForABlock_AndReservesNothing()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        var pacer = new RatePacer(time, TimeSpan.FromSeconds(1), burst: 1);
+
+        await pacer.WaitUntilUnblockedAsync("chat.postMessage", TestContext.Current.CancellationToken);
+        await pacer.WaitUntilUnblockedAsync("chat.postMessage", TestContext.Current.CancellationToken);
+        Assert.Equal(TimeSpan.Zero, pacer.Reserve("chat.postMessage"));
+
+        pacer.BlockUntil("chat.postMessage", time.GetUtcNow().AddSeconds(5));
+        var blocked = pacer.WaitUntilUnblockedAsync("chat.postMessage", TestContext.Current.CancellationToken);
+        time.Advance(TimeSpan.FromSeconds(4));
+        Assert.False(blocked.IsCompleted);
+        time.Advance(TimeSpan.FromSeconds(1));
+        await blocked.WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken);
+    }
 }

@@ -271,6 +271,34 @@ public sealed class OutboxDispatcherTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task DispatchDueAsync_ChannelDefers_NotAnAttemptNoTimelineChannelNotPaused()
+    {
+        var first = await _database.AddIncidentAsync();
+        var second = await _database.AddIncidentAsync();
+        var reply = await EnqueueAsync(first, "slack", "first/reply", "thread_reply");
+        var card = await EnqueueAsync(second, "slack", "second/card", "card");
+        var channel = new RecordingChannel("slack", (m, _) =>
+            m.Kind == "thread_reply" && _time.GetUtcNow() < new DateTimeOffset(2026, 11, 25, 12, 0, 3, TimeSpan.Zero)
+                ? DeliveryResult.Deferred(TimeSpan.FromSeconds(3))
+                : DeliveryResult.Delivered());
+        var dispatcher = Dispatcher(channel);
+
+        await dispatcher.DispatchDueAsync(CancellationToken.None);
+
+        var deferred = await ReloadAsync(reply.Id);
+        Assert.Equal((OutboxStatus.Pending, 0, _time.GetUtcNow().AddSeconds(3)), (deferred.Status, deferred.Attempts, deferred.NextAttemptAt));
+        Assert.Equal(OutboxStatus.Delivered, (await ReloadAsync(card.Id)).Status);
+        Assert.Empty(await TimelineAsync(first));
+
+        _time.Advance(TimeSpan.FromSeconds(3));
+        await dispatcher.DispatchDueAsync(CancellationToken.None);
+
+        var delivered = await ReloadAsync(reply.Id);
+        Assert.Equal((OutboxStatus.Delivered, 1), (delivered.Status, delivered.Attempts));
+        Assert.Equal(["delivery_delivered"], (await TimelineAsync(first)).Select(t => t.Kind));
+    }
+
+    [Fact]
     public async Task DispatchDueAsync_ChannelMinInterval_PacesAttempts()
     {
         for (var i = 0; i < 3; i++)

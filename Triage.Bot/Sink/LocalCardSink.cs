@@ -11,8 +11,18 @@ namespace Triage.Bot.Sink;
 /// Teams bodies, and the history of posts and updates) and an <c>index.html</c> that shows every card, newest first,
 /// so a newcomer running the quick start sees what Slack or Teams would show. Files are replaced atomically.
 /// </summary>
+/// <remarks>
+/// A card costs O(1): its own file (the durable record) is written at once, while the index's entries are kept in
+/// memory (loaded once from the directory, so a restart still lists earlier cards) and the page is re-rendered at most
+/// every <see cref="RenderInterval"/> (the first change after a quiet spell at once, later ones coalesced by a timer),
+/// plus a final render on dispose. Re-rendering the page of every incident for every card made a busy service spend its
+/// time here.
+/// </remarks>
 public sealed class LocalCardSink(string directory, TimeProvider time) : IDisposable
 {
+    /// <summary>How stale the page may be; it reloads itself every 5 s, so 2 s is not noticed.</summary>
+    public static readonly TimeSpan RenderInterval = TimeSpan.FromSeconds(2);
+
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
@@ -20,31 +30,48 @@ public sealed class LocalCardSink(string directory, TimeProvider time) : IDispos
     };
 
     private readonly SemaphoreSlim _lock = new(1, 1);
+    private Dictionary<long, (IncidentCard Card, JsonArray History)>? _entries;
+    private ITimer? _timer;
+    private bool _dirty;
+    private bool _renderScheduled;
+    private bool _disposed;
+    private long? _lastRender;
 
     public string Directory => directory;
 
     public string IndexPath => Path.Combine(directory, "index.html");
 
-    public void Dispose() => _lock.Dispose();
+    /// <summary>Renders what is still pending so that the page is current when the service stops.</summary>
+    public void Dispose()
+    {
+        _lock.Wait();
+        try
+        {
+            if (_disposed)
+            {
+                return;
+            }
 
-    /// <summary>Records the card's current state (<paramref name="change"/> says why: posted, updated …) and refreshes the page.</summary>
+            _disposed = true;
+            _timer?.Dispose();
+            RenderIfDirty();
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    /// <summary>Records the card's current state (<paramref name="change"/> says why: posted, updated …); the page follows within <see cref="RenderInterval"/>.</summary>
     public async Task WriteAsync(IncidentCard card, string change, CancellationToken ct)
     {
         await _lock.WaitAsync(ct);
         try
         {
+            ObjectDisposedException.ThrowIf(_disposed, this);
             System.IO.Directory.CreateDirectory(directory);
-            var file = Path.Combine(directory, $"incident-{card.IncidentId}.json");
-            var history = new JsonArray();
-            if (File.Exists(file))
-            {
-                var previous = JsonNode.Parse(await File.ReadAllTextAsync(file, ct));
-                if (previous?["history"] is JsonArray old)
-                {
-                    history = (JsonArray)old.DeepClone();
-                }
-            }
-
+            var entries = _entries ??= ReadAll().ToDictionary(e => e.Card.IncidentId);
+            var history = entries.TryGetValue(card.IncidentId, out var previous) ? (JsonArray)previous.History.DeepClone() : [];
             history.Add(new JsonObject { ["at"] = time.GetUtcNow().ToString("O"), ["change"] = change, ["status"] = card.Status });
             var document = new JsonObject
             {
@@ -53,8 +80,22 @@ public sealed class LocalCardSink(string directory, TimeProvider time) : IDispos
                 ["teams"] = TeamsCardBuilder.Build(card),
                 ["history"] = history,
             };
-            await WriteAtomicallyAsync(file, document.ToJsonString(Json), ct);
-            await WriteAtomicallyAsync(IndexPath, RenderIndex(), ct);
+            await WriteAtomicallyAsync(Path.Combine(directory, $"incident-{card.IncidentId}.json"), document.ToJsonString(Json), ct);
+
+            // The document owns its copy of the history now; the index keeps its own.
+            entries[card.IncidentId] = (card, (JsonArray)history.DeepClone());
+            _dirty = true;
+            var sinceRender = _lastRender is { } last ? time.GetElapsedTime(last) : TimeSpan.MaxValue;
+            if (sinceRender >= RenderInterval)
+            {
+                RenderIfDirty();
+            }
+            else if (!_renderScheduled)
+            {
+                _renderScheduled = true;
+                _timer ??= time.CreateTimer(_ => RenderPending(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+                _timer.Change(RenderInterval - sinceRender, Timeout.InfiniteTimeSpan);
+            }
         }
         finally
         {
@@ -62,7 +103,7 @@ public sealed class LocalCardSink(string directory, TimeProvider time) : IDispos
         }
     }
 
-    /// <summary>The cards written so far, newest incident first.</summary>
+    /// <summary>The cards in the directory, newest incident first (read from disk, not from the sink's memory).</summary>
     public IReadOnlyList<(IncidentCard Card, JsonArray History)> ReadAll()
     {
         if (!System.IO.Directory.Exists(directory))
@@ -83,7 +124,40 @@ public sealed class LocalCardSink(string directory, TimeProvider time) : IDispos
         return [.. cards.OrderByDescending(c => c.Item1.IncidentId)];
     }
 
-    private string RenderIndex()
+    /// <summary>The coalescing timer's callback: one render for every card written since the last one.</summary>
+    private void RenderPending()
+    {
+        _lock.Wait();
+        try
+        {
+            _renderScheduled = false;
+            if (!_disposed)
+            {
+                RenderIfDirty();
+            }
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    /// <summary>Writes the page from the in-memory entries; the caller holds the lock.</summary>
+    private void RenderIfDirty()
+    {
+        if (!_dirty || _entries is null)
+        {
+            return;
+        }
+
+        var temp = IndexPath + ".tmp";
+        File.WriteAllText(temp, RenderIndex(_entries.Values.OrderByDescending(e => e.Card.IncidentId)));
+        File.Move(temp, IndexPath, overwrite: true);
+        _dirty = false;
+        _lastRender = time.GetTimestamp();
+    }
+
+    private static string RenderIndex(IEnumerable<(IncidentCard Card, JsonArray History)> entries)
     {
         var html = new StringBuilder();
         html.Append("""
@@ -104,7 +178,7 @@ public sealed class LocalCardSink(string directory, TimeProvider time) : IDispos
             Configure <code>chat.slack</code> or <code>chat.teams</code> to send them to chat. Act on an incident with
             <code>POST /api/v1/incidents/{id}/actions/{action}</code>; each card's exact Slack and Teams bodies are in the JSON file next to this page.</p>
             """);
-        foreach (var (card, history) in ReadAll())
+        foreach (var (card, history) in entries)
         {
             RenderCard(html, card, history);
         }

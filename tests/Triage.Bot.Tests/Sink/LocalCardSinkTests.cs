@@ -19,12 +19,14 @@ public sealed class LocalCardSinkTests : IDisposable
     [Fact]
     public async Task Write_PostThenUpdate_PageShowsCurrentCardsAndHistory()
     {
-        using var sink = new LocalCardSink(_dir, Time.Fake());
+        var time = Time.Fake();
+        using var sink = new LocalCardSink(_dir, time);
         var ct = TestContext.Current.CancellationToken;
 
         await sink.WriteAsync(SampleCards.Imds(1), "posted", ct);
         await sink.WriteAsync(SampleCards.Full(2), "posted", ct);
         await sink.WriteAsync(SampleCards.Imds(1, "acknowledged"), "updated", ct);
+        time.Advance(LocalCardSink.RenderInterval);
 
         var html = await File.ReadAllTextAsync(sink.IndexPath, ct);
         Assert.Contains("id=\"incident-1\"", html, StringComparison.Ordinal);
@@ -50,5 +52,40 @@ public sealed class LocalCardSinkTests : IDisposable
         var html = await File.ReadAllTextAsync(sink.IndexPath, TestContext.Current.CancellationToken);
         Assert.DoesNotContain("<script>alert", html, StringComparison.Ordinal);
         Assert.Contains("&lt;script&gt;", html, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Write_BurstOfCards_CardFileAtOnceAndIndexCoalesced()
+    {
+        var time = Time.Fake();
+        var ct = TestContext.Current.CancellationToken;
+        var sink = new LocalCardSink(_dir, time);
+
+        await sink.WriteAsync(SampleCards.Imds(1), "posted", ct);
+        Assert.Contains("id=\"incident-1\"", await File.ReadAllTextAsync(sink.IndexPath, ct), StringComparison.Ordinal);
+
+        await sink.WriteAsync(SampleCards.Full(2), "posted", ct);
+        var card2 = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(_dir, "incident-2.json"), ct))!;
+        Assert.Equal(2, card2["card"]!["incident_id"]!.GetValue<long>());
+        Assert.DoesNotContain("id=\"incident-2\"", await File.ReadAllTextAsync(sink.IndexPath, ct), StringComparison.Ordinal);
+
+        time.Advance(LocalCardSink.RenderInterval - TimeSpan.FromMilliseconds(1));
+        Assert.DoesNotContain("id=\"incident-2\"", await File.ReadAllTextAsync(sink.IndexPath, ct), StringComparison.Ordinal);
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.Contains("id=\"incident-2\"", await File.ReadAllTextAsync(sink.IndexPath, ct), StringComparison.Ordinal);
+
+        // A card written just before shutdown is on the page after dispose, without waiting for the timer.
+        await sink.WriteAsync(SampleCards.Imds(3), "posted", ct);
+        sink.Dispose();
+        Assert.Contains("id=\"incident-3\"", await File.ReadAllTextAsync(sink.IndexPath, ct), StringComparison.Ordinal);
+
+        // After a restart the page still lists the earlier cards, and a card's history continues.
+        using var restarted = new LocalCardSink(_dir, time);
+        await restarted.WriteAsync(SampleCards.Imds(1, "acknowledged"), "updated", ct);
+        var html = await File.ReadAllTextAsync(restarted.IndexPath, ct);
+        Assert.Contains("id=\"incident-2\"", html, StringComparison.Ordinal);
+        Assert.Contains("id=\"incident-3\"", html, StringComparison.Ordinal);
+        var card1 = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(_dir, "incident-1.json"), ct))!;
+        Assert.Equal(["posted", "updated"], card1["history"]!.AsArray().Select(h => h!["change"]!.GetValue<string>()));
     }
 }

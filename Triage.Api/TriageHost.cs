@@ -4,6 +4,7 @@ using Triage.Api.Configuration;
 using Triage.Api.Evidence;
 using Triage.Api.Persistence;
 using Triage.Api.Response;
+using Triage.Api.Sensors;
 using Triage.Api.Suppression;
 
 namespace Triage.Api;
@@ -73,6 +74,7 @@ internal static class TriageHost
         builder.Services.AddResponse(config);
         builder.Services.AddEvidence(config);
         builder.Services.AddSuppression(config);
+        builder.Services.AddSensors(config);
         configureServices?.Invoke(builder.Services);
 
         var app = builder.Build();
@@ -82,6 +84,7 @@ internal static class TriageHost
         app.MapSensorEvidence();
         app.MapEvidence();
         app.MapSuppressionEndpoints();
+        app.MapSensors();
         return app;
     }
 

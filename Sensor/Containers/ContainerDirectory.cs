@@ -44,7 +44,10 @@ internal sealed class ContainerDirectory(IContainerRuntime runtime, IPodDirector
     /// <summary>True when pods should be resolvable (a Kubernetes API is configured or the runtime labels pods).</summary>
     public bool ExpectsPods => pods is not null;
 
-    /// <summary>What is known now; starts a runtime lookup on a miss and answers with the id alone meanwhile.</summary>
+    /// <summary>
+    /// What is known now: the runtime's metadata, else the container as its pod's status describes it; starts a runtime
+    /// lookup on a miss and answers with the id alone meanwhile.
+    /// </summary>
     public ContainerContext Get(string fullId)
     {
         var now = time.GetUtcNow().UtcTicks;
@@ -55,16 +58,18 @@ internal sealed class ContainerDirectory(IContainerRuntime runtime, IPodDirector
             return m.Container;
         if (!_unknown.TryGetValue(fullId, out var gaveUp) || now - gaveUp >= UnknownRetry.Ticks)
             StartLookup(fullId);
-        return new ContainerContext { Id = ContainerIds.Short(fullId), FullId = fullId };
+        return pods?.Find(fullId)?.Container ?? new ContainerContext { Id = ContainerIds.Short(fullId), FullId = fullId };
     }
 
+    /// <summary>The pod from the Kubernetes API when configured; the runtime's pod labels as the fallback.</summary>
     public KubernetesContext? Pod(string fullId) =>
-        pods?.Find(fullId) ?? (_known.TryGetValue(fullId, out var m) ? m.Pod : null);
+        pods?.Find(fullId)?.Pod ?? (_known.TryGetValue(fullId, out var m) ? m.Pod : null);
 
     /// <summary>
-    /// Waits up to <paramref name="timeout"/> for runtime metadata and, when pods are expected, the pod. Returns the
-    /// moment the runtime lookup ends (not on a polling tick: this wait is on every container alert's path to the
-    /// service), or at once when the runtime already said it does not know the container.
+    /// Waits up to <paramref name="timeout"/> for the container's metadata (runtime, or its pod's status) and, when pods
+    /// are expected, the pod. Returns the moment the runtime lookup ends or the pod watch reports the container (not
+    /// on a polling tick: this wait is on every container alert's path to the service), or at once when the runtime
+    /// already said it does not know the container and no pod watch could name it.
     /// </summary>
     public async Task<(ContainerContext Container, KubernetesContext? Pod, bool Pending)> WaitForPodAsync(
         string fullId, TimeSpan timeout, CancellationToken ct)
@@ -74,19 +79,23 @@ internal sealed class ContainerDirectory(IContainerRuntime runtime, IPodDirector
         {
             // Registered before looking, so a lookup that ends in between still wakes this wait.
             var changed = _changed.GetOrAdd(fullId, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+            var podsChanged = pods?.Changed;
+            var match = pods?.Find(fullId);
             var container = Get(fullId);
-            var pod = Pod(fullId);
-            var known = _known.ContainsKey(fullId);
+            var pod = match?.Pod ?? Pod(fullId);
+            var known = _known.ContainsKey(fullId) || match is not null;
             var complete = known && (pod is not null || !ExpectsPods);
-            var gaveUp = !known && !LookupRunning(fullId) && _unknown.ContainsKey(fullId);
+            // Without a pod watch nothing else can name the container once the runtime gave up; with one, the pod
+            // may still arrive (a CRI node where the runtime lookup cannot answer), so wait for it.
+            var gaveUp = !known && pods is null && !LookupRunning(fullId) && _unknown.ContainsKey(fullId);
             var remaining = deadline - time.GetUtcNow();
             if (complete || gaveUp || remaining <= TimeSpan.Zero)
                 return (container, pod, ExpectsPods && pod is null);
-            // The pod directory does not signal (yet): while only the pod is missing, look again every 50 ms.
-            var wait = known && remaining > PodPoll ? PodPoll : remaining;
+            // The pod directory signals every change; without one, while only the pod is missing, look every 50 ms.
+            var wait = known && podsChanged is null && remaining > PodPoll ? PodPoll : remaining;
             try
             {
-                await changed.WaitAsync(wait, time, ct);
+                await (podsChanged is null ? changed : Task.WhenAny(changed, podsChanged)).WaitAsync(wait, time, ct);
             }
             catch (TimeoutException)
             {
@@ -154,5 +163,12 @@ internal sealed class ContainerDirectory(IContainerRuntime runtime, IPodDirector
 /// <summary>Pods on this node by container id (Kubernetes pod watch with tombstones). I/O seam.</summary>
 internal interface IPodDirectory
 {
-    KubernetesContext? Find(string containerFullId);
+    /// <summary>The container's pod, or null when the directory does not know the container (or its tombstone expired).</summary>
+    PodMatch? Find(string containerFullId);
+
+    /// <summary>Completes at the directory's next change.</summary>
+    Task Changed { get; }
 }
+
+/// <summary>A container's pod and the container as the pod's status describes it (name, image, digest).</summary>
+internal sealed record PodMatch(KubernetesContext Pod, ContainerContext Container);

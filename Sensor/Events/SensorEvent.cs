@@ -153,4 +153,13 @@ internal sealed record KubernetesContext
     public string? WorkloadKind { get; init; }
     public string? WorkloadName { get; init; }
     public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>spec.serviceAccountName; null when the pod came from the runtime's labels only.</summary>
+    public string? ServiceAccount { get; init; }
+
+    /// <summary>spec.nodeName; null when the pod came from the runtime's labels only.</summary>
+    public string? Node { get; init; }
+
+    /// <summary>metadata.uid; null when the pod came from the runtime's labels only.</summary>
+    public string? PodUid { get; init; }
 }

@@ -1,3 +1,5 @@
+using System.Reflection;
+using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -54,6 +56,12 @@ internal sealed class SensorSettings
 
     /// <summary>How long one poll of the command channel waits on the service, in seconds. Default 25.</summary>
     public double CommandPollSeconds { get; set; } = 25;
+
+    /// <summary>Seconds between heartbeats to the triage service. Default 30.</summary>
+    public double HeartbeatSeconds { get; set; } = 30;
+
+    /// <summary>Pods of this node from the Kubernetes API (off unless configured; the runtime's labels are the fallback).</summary>
+    public KubernetesPodSettings Kubernetes { get; set; } = new();
 }
 
 /// <summary>Composes and runs the node agent.</summary>
@@ -92,6 +100,15 @@ internal static partial class SensorHost
             return 2;
         }
 
+        var settingProblems = settings.Kubernetes.Problems().ToList();
+        if (settings.HeartbeatSeconds < 1)
+            settingProblems.Add("Sensor:HeartbeatSeconds must be at least 1");
+        if (settingProblems.Count > 0)
+        {
+            Console.Error.WriteLine("sensor: " + string.Join("; ", settingProblems));
+            return 2;
+        }
+
         var time = TimeProvider.System;
         var registry = Metrics.NewCustomRegistry();
         // GC heap, collections and process memory next to the sensor's own figures (memory benchmark, leaks in production).
@@ -127,11 +144,15 @@ internal static partial class SensorHost
 
         var table = new ProcessTable(time);
         table.SeedFromProc();
-        var containers = new ContainerDirectory(new PodmanRuntime(settings.ContainersConf), pods: null, time);
+        var pods = StartPodDirectory(settings, registry, time, app.Services.GetRequiredService<ILoggerFactory>());
+        var containers = new ContainerDirectory(new PodmanRuntime(settings.ContainersConf), pods?.Directory, time);
         containers.Learned += (id, metadata) => enforcement.OnContainerLearned(id, metadata.Pod);
+        if (pods is { } watch)
+            watch.Directory.Index.ContainerLearned += enforcement.OnContainerLearned;
         var spool = new AlertSpool(settings.SpoolDir, settings.SpoolCapacity);
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
-        var shipper = new AlertShipper(spool, http, new ShipperOptions { ServiceUrl = new Uri(settings.ServiceUrl), Token = settings.Token },
+        var delivery = new ShipperOptions { ServiceUrl = ServiceBase(settings.ServiceUrl), Token = settings.Token };
+        var shipper = new AlertShipper(spool, http, delivery,
             time, app.Services.GetRequiredService<ILogger<AlertShipper>>(), metrics);
 
         // The command channel (kill, capture on request) and evidence uploads share one client with the sensor token.
@@ -150,6 +171,26 @@ internal static partial class SensorHost
         var pipeline = new SensorPipeline(channel.Reader, new Pipeline.EventBuilder(table, containers, time), detector, containers, spool,
             metrics, new PipelineOptions { PodWait = TimeSpan.FromSeconds(settings.PodWaitSeconds) },
             app.Services.GetRequiredService<ILogger<SensorPipeline>>(), atDetection);
+
+        var started = time.GetUtcNow();
+        var lastEvent = new StrongBox<long>(0);
+        pipeline.Observed += e => Volatile.Write(ref lastEvent.Value, e.Time.UtcTicks);
+        var heartbeat = new HeartbeatSender(http, delivery, settings.Node, () => new SensorHeartbeat
+        {
+            Node = settings.Node,
+            SensorVersion = SensorVersion,
+            StartedAt = started,
+            SentAt = time.GetUtcNow(),
+            UptimeSeconds = Math.Round((time.GetUtcNow() - started).TotalSeconds, 1),
+            RulesLoaded = detector.Rules.Rules.Count,
+            KernelDrops = Enum.GetValues<EventKind>().Where(k => k != EventKind.None).ToDictionary(k => k.ToString().ToLowerInvariant(), k => (long)probe.KernelDrops(k)),
+            ChannelDrops = (long)probe.UserDrops,
+            SpoolDepth = spool.Count,
+            SpoolDropped = spool.Dropped,
+            ShipLagSeconds = shipper.LastShipLagSeconds,
+            LastEventAt = Volatile.Read(ref lastEvent.Value) is > 0 and var ticks ? new DateTimeOffset(ticks, TimeSpan.Zero) : null,
+            PodsKnown = pods?.Directory.Index.PodCount,
+        }, TimeSpan.FromSeconds(settings.HeartbeatSeconds), time, app.Services.GetRequiredService<ILogger<HeartbeatSender>>());
 
         registry.AddBeforeCollectCallback(() =>
         {
@@ -172,15 +213,49 @@ internal static partial class SensorHost
         await evidence.StartAsync(stop.Token);
         await executor.StartAsync(stop.Token);
         LogResponseOn(log, settings.Node, settings.Evidence.CaptureMinPriority, settings.Evidence.CaptureRules.Count);
-        var running = Task.WhenAll(pipeline.RunAsync(stop.Token), shipper.RunAsync(stop.Token));
+        var running = Task.WhenAll(pipeline.RunAsync(stop.Token), shipper.RunAsync(stop.Token),
+            pods?.Directory.RunAsync(stop.Token) ?? Task.CompletedTask, heartbeat.RunAsync(stop.Token));
         await app.StartAsync(cancellationToken);
         await app.WaitForShutdownAsync(cancellationToken);
         await stop.CancelAsync();
         await running;
         await executor.StopAsync(CancellationToken.None);
         await evidence.StopAsync(CancellationToken.None);
+        pods?.Client.Dispose();
         return 0;
     }
+
+    /// <summary>The Kubernetes pod directory when configured (its watch runs with the pipeline), else null.</summary>
+    private static (KubernetesPodDirectory Directory, k8s.Kubernetes Client)? StartPodDirectory(
+        SensorSettings settings, Prometheus.CollectorRegistry registry, TimeProvider time, ILoggerFactory logs)
+    {
+        var k8sSettings = settings.Kubernetes;
+        var configuration = k8sSettings.ClientConfiguration();
+        var log = logs.CreateLogger("Sensor");
+        if (configuration is null)
+        {
+            LogKubernetesOff(log);
+            return null;
+        }
+
+        var node = k8sSettings.NodeName is { Length: > 0 } n ? n : settings.Node;
+        var client = new k8s.Kubernetes(configuration);
+        var directory = new KubernetesPodDirectory(client, new PodIndex(time, TimeSpan.FromSeconds(k8sSettings.TombstoneSeconds)),
+            new PodWatchOptions
+            {
+                NodeName = node,
+                WatchTimeout = TimeSpan.FromSeconds(k8sSettings.WatchTimeoutSeconds),
+                MaxBackoff = TimeSpan.FromSeconds(k8sSettings.MaxBackoffSeconds),
+            }, time, logs.CreateLogger<KubernetesPodDirectory>());
+        directory.RegisterMetrics(registry);
+        var source = k8sSettings.Describe();
+        LogKubernetesOn(log, source, node);
+        return (directory, client);
+    }
+
+    /// <summary>The sensor's build version, as the heartbeat reports it.</summary>
+    internal static string SensorVersion { get; } =
+        typeof(SensorHost).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "dev";
 
     /// <summary>The service URL as a base address: relative request paths need the trailing slash.</summary>
     internal static Uri ServiceBase(string url) => new(url.EndsWith('/') ? url : url + "/");
@@ -190,6 +265,12 @@ internal static partial class SensorHost
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Sensor on: {Rules} rules, syscall hooks [{Kinds}], shipping to {Url}")]
     private static partial void LogStarted(ILogger logger, int rules, string kinds, string url);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Kubernetes pods: {Source}, node {Node} (container runtime labels as the fallback)")]
+    private static partial void LogKubernetesOn(ILogger logger, string source, string node);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Kubernetes pods: off (no Sensor:Kubernetes settings and not in a cluster); pod context from container runtime labels only")]
+    private static partial void LogKubernetesOff(ILogger logger);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Hook not available on this kernel: {What}")]
     private static partial void LogHookMissing(ILogger logger, string what);

@@ -28,6 +28,7 @@ internal sealed class TriageConfig
     public List<EscalationPolicyOptions> EscalationPolicies { get; set; } = [];
     public PagingOptions Paging { get; set; } = new();
     public Chat.ChatOptions Chat { get; set; } = new();
+    public Sensors.SensorsOptions Sensors { get; set; } = new();
 
     /// <summary>Absolute path of the file this was read from (not a YAML field).</summary>
     [YamlIgnore]
@@ -49,6 +50,7 @@ internal sealed class TriageConfig
         Routing.Validate(context, "routing", this);
         Paging.Validate(context, "paging", this);
         Chat.Validate(context, "chat", Teams);
+        Sensors.Validate(context, "sensors");
     }
 }
 

@@ -672,6 +672,76 @@ namespace Triage.Api.Migrations.Postgres
                     b.ToTable("incident_routes", (string)null);
                 });
 
+            modelBuilder.Entity("Triage.Api.Sensors.SensorRecord", b =>
+                {
+                    b.Property<string>("Node")
+                        .HasMaxLength(253)
+                        .HasColumnType("character varying(253)");
+
+                    b.Property<long?>("ChannelDrops")
+                        .HasColumnType("bigint");
+
+                    b.Property<DateTimeOffset>("FirstSeen")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("KernelDrops")
+                        .IsRequired()
+                        .HasMaxLength(4000)
+                        .HasColumnType("character varying(4000)");
+
+                    b.Property<DateTimeOffset?>("LastEventAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<DateTimeOffset>("LastSeen")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<int?>("PodsKnown")
+                        .HasColumnType("integer");
+
+                    b.Property<int?>("RulesLoaded")
+                        .HasColumnType("integer");
+
+                    b.Property<string>("SensorVersion")
+                        .HasMaxLength(100)
+                        .HasColumnType("character varying(100)");
+
+                    b.Property<double?>("ShipLagSeconds")
+                        .HasColumnType("double precision");
+
+                    b.Property<long?>("SilentIncidentId")
+                        .HasColumnType("bigint");
+
+                    b.Property<DateTimeOffset?>("SilentSince")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<int?>("SpoolDepth")
+                        .HasColumnType("integer");
+
+                    b.Property<long?>("SpoolDropped")
+                        .HasColumnType("bigint");
+
+                    b.Property<DateTimeOffset?>("StartedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)");
+
+                    b.Property<double?>("UptimeSeconds")
+                        .HasColumnType("double precision");
+
+                    b.Property<int>("Version")
+                        .IsConcurrencyToken()
+                        .HasColumnType("integer");
+
+                    b.HasKey("Node");
+
+                    b.HasIndex("Status", "LastSeen");
+
+                    b.ToTable("sensors", (string)null);
+                });
+
             modelBuilder.Entity("Triage.Api.Suppression.SuppressionRecord", b =>
                 {
                     b.Property<long>("Id")

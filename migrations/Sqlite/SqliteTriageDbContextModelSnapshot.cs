@@ -654,6 +654,76 @@ namespace Triage.Api.Migrations.Sqlite
                     b.ToTable("incident_routes", (string)null);
                 });
 
+            modelBuilder.Entity("Triage.Api.Sensors.SensorRecord", b =>
+                {
+                    b.Property<string>("Node")
+                        .HasMaxLength(253)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long?>("ChannelDrops")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("FirstSeen")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("KernelDrops")
+                        .IsRequired()
+                        .HasMaxLength(4000)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long?>("LastEventAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("LastSeen")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int?>("PodsKnown")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int?>("RulesLoaded")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("SensorVersion")
+                        .HasMaxLength(100)
+                        .HasColumnType("TEXT");
+
+                    b.Property<double?>("ShipLagSeconds")
+                        .HasColumnType("REAL");
+
+                    b.Property<long?>("SilentIncidentId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long?>("SilentSince")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int?>("SpoolDepth")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long?>("SpoolDropped")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long?>("StartedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT");
+
+                    b.Property<double?>("UptimeSeconds")
+                        .HasColumnType("REAL");
+
+                    b.Property<int>("Version")
+                        .IsConcurrencyToken()
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("Node");
+
+                    b.HasIndex("Status", "LastSeen");
+
+                    b.ToTable("sensors", (string)null);
+                });
+
             modelBuilder.Entity("Triage.Api.Suppression.SuppressionRecord", b =>
                 {
                     b.Property<long>("Id")

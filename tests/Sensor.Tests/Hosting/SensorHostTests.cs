@@ -53,6 +53,13 @@ public sealed class SensorHostTests
         {
             // The first poll of the command channel says the host composed and started everything.
             await service.WaitAsync(() => service.Polls > 0, "the sensor's first command poll", sensor);
+            // The heartbeat at start, with the same token as the alerts, says who and how the sensor is.
+            var beat = await service.WaitAsync(() => service.Heartbeats is [var first, ..] ? first : null, "the first heartbeat", sensor);
+            Assert.Equal(node, beat.Node);
+            Assert.True(beat.RulesLoaded > 0);
+            Assert.Contains("exec", beat.KernelDrops!.Keys);
+            Assert.Equal(0, beat.SpoolDepth);
+            Assert.NotNull(beat.SensorVersion);
 
             // A binary copied into the container after start, then executed: drift, and the process stays alive.
             await using var container = await TestContainer.StartAsync(
@@ -113,6 +120,7 @@ public sealed class SensorHostTests
         private readonly ConcurrentQueue<NativeAlert> _alerts = new();
         private readonly ConcurrentQueue<Upload> _evidence = new();
         private readonly ConcurrentQueue<SensorCommand> _commands = new();
+        private readonly ConcurrentQueue<SensorHeartbeat> _heartbeats = new();
         private WebApplication _app = null!;
         private int _polls;
         private int _unauthorized;
@@ -123,6 +131,7 @@ public sealed class SensorHostTests
         public int Unauthorized => Volatile.Read(ref _unauthorized);
         public IReadOnlyList<NativeAlert> Alerts => [.. _alerts];
         public IReadOnlyList<Upload> Evidence => [.. _evidence];
+        public IReadOnlyList<SensorHeartbeat> Heartbeats => [.. _heartbeats];
         public ConcurrentDictionary<long, SensorCommandResult> Outcomes { get; } = new();
 
         public void Queue(SensorCommand command) => _commands.Enqueue(command);
@@ -174,6 +183,17 @@ public sealed class SensorHostTests
             app.MapPost("/api/v1/sensors/{node}/commands/{id:long}/result", async (long id, HttpRequest request) =>
             {
                 fake.Outcomes[id] = (await JsonSerializer.DeserializeAsync<SensorCommandResult>(request.Body, Json))!;
+                return Results.NoContent();
+            });
+            app.MapPost("/api/v1/sensors/{node}/heartbeat", async (string node, HttpRequest request) =>
+            {
+                var beat = (await JsonSerializer.DeserializeAsync<SensorHeartbeat>(request.Body, Json))!;
+                if (beat.Node != node)
+                {
+                    return Results.BadRequest();
+                }
+
+                fake._heartbeats.Enqueue(beat);
                 return Results.NoContent();
             });
             app.MapPost("/api/v1/sensors/{node}/evidence", async (HttpRequest request) =>

@@ -39,6 +39,18 @@ public sealed class Podman : IAsyncDisposable
         return (id, code, output);
     }
 
+    /// <summary>Starts a container in the background (<c>podman run -d</c>); returns its full id and name. Removed at the end of the run.</summary>
+    public async Task<(string Id, string Name)> Start(string[] podmanArgs, params string[] command)
+    {
+        var image = await Image;
+        var name = UniqueName("d");
+        lock (_containers)
+            _containers.Add(name);
+        var id = (await Shell.Check("podman", ["run", "-d", "--name", name, .. podmanArgs, image, .. command])).Trim();
+        Assert.True(id.Length == 64, $"podman run -d gave no container id: {id}");
+        return (id, name);
+    }
+
     private async Task<string> BuildImage()
     {
         var root = Directory.CreateTempSubdirectory("sensor-rootfs-");

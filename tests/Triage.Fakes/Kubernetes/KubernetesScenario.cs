@@ -149,6 +149,29 @@ public static class KubernetesScenario
         string node = "node-1", IReadOnlyDictionary<string, string>? labels = null, DateTimeOffset? at = null) =>
         AddPod(api, ns, name, node, new Rollout(at ?? DateTimeOffset.UnixEpoch, image), labels, null, "Pod", name);
 
+    /// <summary>
+    /// Sets the runtime id of the pod's first container (<c>status.containerStatuses[0].containerID</c>, as
+    /// <c>&lt;runtime&gt;://&lt;id&gt;</c>) the way kubelet reports it once the container started, so that a real
+    /// container (podman in the tests) is presented as this pod. Watches see the change as MODIFIED.
+    /// </summary>
+    public static WorkloadPod WithContainerId(this FakeKubernetesApi api, WorkloadPod pod, string containerId,
+        string runtime = "containerd")
+    {
+        ArgumentException.ThrowIfNullOrEmpty(containerId);
+        _ = api.Store.Update(KubernetesResources.Pods, pod.Namespace, pod.Pod, current =>
+        {
+            var statuses = current["status"]?["containerStatuses"] as JsonArray;
+            if (statuses is not { Count: > 0 } || statuses[0] is not JsonObject first)
+            {
+                throw new InvalidOperationException($"pod {pod.Namespace}/{pod.Pod} has no container status");
+            }
+
+            first["containerID"] = $"{runtime}://{containerId}";
+            return current;
+        }) ?? throw new InvalidOperationException($"pod {pod.Namespace}/{pod.Pod} does not exist");
+        return pod with { ContainerId = containerId };
+    }
+
     private static WorkloadPod AddRevisionedWorkload(FakeKubernetesApi api, string kind, string ns, string name,
         IReadOnlyList<Rollout> rollouts, string node, IReadOnlyDictionary<string, string>? labels,
         IReadOnlyDictionary<string, string>? annotations)

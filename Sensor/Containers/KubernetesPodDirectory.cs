@@ -1,0 +1,218 @@
+using System.Net;
+using k8s;
+using k8s.Autorest;
+using k8s.Models;
+using Microsoft.Extensions.Logging;
+using Prometheus;
+
+namespace Sensor.Containers;
+
+/// <summary>How the pod watch runs.</summary>
+internal sealed record PodWatchOptions
+{
+    /// <summary>The node whose pods are watched (<c>fieldSelector=spec.nodeName=...</c>).</summary>
+    public required string NodeName { get; init; }
+
+    /// <summary>Server-side timeout of one watch request; the watch then resumes from its resourceVersion. Default 5 min.</summary>
+    public TimeSpan WatchTimeout { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>First wait after a failure; doubles up to <see cref="MaxBackoff"/>. Defaults 500 ms and 30 s.</summary>
+    public TimeSpan InitialBackoff { get; init; } = TimeSpan.FromMilliseconds(500);
+
+    public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(30);
+}
+
+/// <summary>
+/// The pods of this node from the Kubernetes API, as an informer does it: list (<c>spec.nodeName</c> field selector),
+/// then watch from the list's resourceVersion; a watch that ends normally resumes from the last resourceVersion seen;
+/// 410 Gone (history compacted) and any failure re-list, failures after a backoff that doubles up to
+/// <see cref="PodWatchOptions.MaxBackoff"/>. Between the failure and the next good list the index keeps what it had
+/// (an outage of the API server must not make known pods unknown).
+/// </summary>
+internal sealed partial class KubernetesPodDirectory(
+    IKubernetes client,
+    PodIndex index,
+    PodWatchOptions options,
+    TimeProvider time,
+    ILogger<KubernetesPodDirectory> log) : IPodDirectory
+{
+    private long _lists;
+    private long _failures;
+    private long _restartsClosed;
+    private long _restartsExpired;
+    private long _restartsError;
+    private readonly TaskCompletionSource _synced = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public PodIndex Index => index;
+
+    /// <summary>Successful lists (the first and every re-list).</summary>
+    public long Lists => Interlocked.Read(ref _lists);
+
+    /// <summary>Failed list or watch requests.</summary>
+    public long Failures => Interlocked.Read(ref _failures);
+
+    /// <summary>Watches started again after the server closed one normally (timeout), after 410 Gone, after an error.</summary>
+    public (long Closed, long Expired, long Error) Restarts =>
+        (Interlocked.Read(ref _restartsClosed), Interlocked.Read(ref _restartsExpired), Interlocked.Read(ref _restartsError));
+
+    /// <summary>The wait before the next attempt while failing; zero while healthy.</summary>
+    public TimeSpan CurrentBackoff { get; private set; }
+
+    /// <summary>Completes after the first successful list.</summary>
+    public Task Synced => _synced.Task;
+
+    public PodMatch? Find(string containerFullId) => index.Find(containerFullId);
+
+    public Task Changed => index.Changed;
+
+    public async Task RunAsync(CancellationToken ct)
+    {
+        var selector = "spec.nodeName=" + options.NodeName;
+        var backoff = options.InitialBackoff;
+        string? resourceVersion = null;
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                if (resourceVersion is null)
+                {
+                    var list = await client.CoreV1.ListPodForAllNamespacesAsync(fieldSelector: selector, cancellationToken: ct);
+                    index.ReplaceAll(list.Items);
+                    resourceVersion = list.Metadata.ResourceVersion;
+                    Interlocked.Increment(ref _lists);
+                    LogListed(log, list.Items.Count, options.NodeName, resourceVersion);
+                    _synced.TrySetResult();
+                }
+
+                var (next, expired) = await WatchAsync(selector, resourceVersion, ct);
+                backoff = options.InitialBackoff;
+                CurrentBackoff = TimeSpan.Zero;
+                if (expired)
+                {
+                    Interlocked.Increment(ref _restartsExpired);
+                    LogExpired(log, resourceVersion);
+                    resourceVersion = null;
+                }
+                else
+                {
+                    Interlocked.Increment(ref _restartsClosed);
+                    resourceVersion = next;
+                }
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+#pragma warning disable CA1031 // Whatever the API server or the network does, the watch must come back by itself.
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                Interlocked.Increment(ref _failures);
+                Interlocked.Increment(ref _restartsError);
+                CurrentBackoff = backoff;
+                LogFailed(log, backoff.TotalSeconds, Describe(ex));
+                // Events may have been missed while the watch was down: the next attempt lists again.
+                resourceVersion = null;
+                try
+                {
+                    await Task.Delay(backoff, time, ct);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
+                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, options.MaxBackoff.Ticks));
+            }
+        }
+    }
+
+    /// <summary>One watch request: applies its events; returns the last resourceVersion and whether it ended in 410.</summary>
+    private async Task<(string ResourceVersion, bool Expired)> WatchAsync(string selector, string resourceVersion, CancellationToken ct)
+    {
+        Exception? streamError = null;
+        // The server ends the watch after timeoutSeconds; the client-side limit covers a connection that went silent.
+        using var limit = new CancellationTokenSource(options.WatchTimeout + TimeSpan.FromSeconds(30), time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, limit.Token);
+        var events = client.CoreV1.WatchListPodForAllNamespacesAsync(
+            allowWatchBookmarks: true,
+            fieldSelector: selector,
+            resourceVersion: resourceVersion,
+            timeoutSeconds: (int)Math.Max(1, options.WatchTimeout.TotalSeconds),
+            onError: e => streamError ??= e,
+            cancellationToken: linked.Token);
+        var last = resourceVersion;
+        try
+        {
+            await foreach (var (type, pod) in events)
+            {
+                switch (type)
+                {
+                    case WatchEventType.Added or WatchEventType.Modified:
+                        index.Upsert(pod);
+                        break;
+                    case WatchEventType.Deleted:
+                        index.Delete(pod);
+                        break;
+                }
+
+                if (pod?.Metadata?.ResourceVersion is { Length: > 0 } rv)
+                {
+                    last = rv;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (limit.IsCancellationRequested && !ct.IsCancellationRequested)
+        {
+            // Silent for longer than the server's own timeout: start a new watch from where this one was.
+            return (last, false);
+        }
+
+        return streamError switch
+        {
+            null => (last, false),
+            KubernetesException { Status.Code: (int)HttpStatusCode.Gone } => (last, true),
+            _ => throw new InvalidOperationException("the watch stream reported an error: " + Describe(streamError), streamError),
+        };
+    }
+
+    /// <summary>The pod directory's figures on the sensor's /metrics, read at scrape time.</summary>
+    public void RegisterMetrics(CollectorRegistry registry)
+    {
+        var f = Metrics.WithCustomRegistry(registry);
+        var pods = f.CreateGauge("sensor_k8s_pods", "Pods of this node known from the Kubernetes API: live, and deleted ones kept as tombstones.", "state");
+        var containers = f.CreateGauge("sensor_k8s_containers", "Container ids resolvable to a pod (live pods and tombstones).");
+        var restarts = f.CreateGauge("sensor_k8s_watch_restarts", "Pod watches started again, by why the previous one ended: closed (server timeout), expired (410 Gone, re-listed), error (re-listed after a backoff).", "reason");
+        var lists = f.CreateGauge("sensor_k8s_pod_lists", "Successful pod lists (the first and every re-list).");
+        registry.AddBeforeCollectCallback(() =>
+        {
+            pods.WithLabels("live").Set(index.PodCount);
+            pods.WithLabels("tombstone").Set(index.TombstoneCount);
+            containers.Set(index.ContainerCount);
+            var (closed, expired, error) = Restarts;
+            restarts.WithLabels("closed").Set(closed);
+            restarts.WithLabels("expired").Set(expired);
+            restarts.WithLabels("error").Set(error);
+            lists.Set(Lists);
+        });
+    }
+
+    private static string Describe(Exception ex) => ex switch
+    {
+        HttpOperationException http => $"HTTP {(int)http.Response.StatusCode}: {Truncate(http.Response.Content)}",
+        KubernetesException k8s => $"{k8s.Status?.Code} {k8s.Status?.Reason}: {k8s.Status?.Message}",
+        _ => ex.InnerException is { } inner ? $"{ex.Message} ({inner.Message})" : ex.Message,
+    };
+
+    private static string Truncate(string? text) =>
+        text is null ? "" : text.Length > 300 ? text[..300] : text;
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Kubernetes: listed {Count} pods on node {Node} (resourceVersion {ResourceVersion})")]
+    private static partial void LogListed(ILogger logger, int count, string node, string resourceVersion);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Kubernetes: pod watch from resourceVersion {ResourceVersion} expired (410 Gone); listing again")]
+    private static partial void LogExpired(ILogger logger, string resourceVersion);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Kubernetes: pod list/watch failed; retrying in {Seconds} s (pods known so far stay resolvable): {Reason}")]
+    private static partial void LogFailed(ILogger logger, double seconds, string reason);
+}

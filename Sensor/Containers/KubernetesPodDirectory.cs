@@ -58,6 +58,9 @@ internal sealed partial class KubernetesPodDirectory(
     /// <summary>The wait before the next attempt while failing; zero while healthy.</summary>
     public TimeSpan CurrentBackoff { get; private set; }
 
+    /// <summary>Why the last list or watch failed; null before any failure.</summary>
+    public string? LastError { get; private set; }
+
     /// <summary>Completes after the first successful list.</summary>
     public Task Synced => _synced.Task;
 
@@ -110,7 +113,8 @@ internal sealed partial class KubernetesPodDirectory(
                 Interlocked.Increment(ref _failures);
                 Interlocked.Increment(ref _restartsError);
                 CurrentBackoff = backoff;
-                LogFailed(log, backoff.TotalSeconds, Describe(ex));
+                LastError = Describe(ex);
+                LogFailed(log, backoff.TotalSeconds, LastError);
                 // Events may have been missed while the watch was down: the next attempt lists again.
                 resourceVersion = null;
                 try
@@ -167,14 +171,31 @@ internal sealed partial class KubernetesPodDirectory(
             // Silent for longer than the server's own timeout: start a new watch from where this one was.
             return (last, false);
         }
+        catch (Exception ex) when (IsGone(ex))
+        {
+            return (last, true);
+        }
 
         return streamError switch
         {
             null => (last, false),
-            KubernetesException { Status.Code: (int)HttpStatusCode.Gone } => (last, true),
+            _ when IsGone(streamError) => (last, true),
             _ => throw new InvalidOperationException("the watch stream reported an error: " + Describe(streamError), streamError),
         };
     }
+
+    /// <summary>
+    /// 410 Gone / Expired: the resourceVersion is older than the server's history. A watch reports it as an ERROR event
+    /// carrying a Status (the client hands that to onError or throws it, depending on the version); some proxies
+    /// answer the HTTP request with 410 itself.
+    /// </summary>
+    private static bool IsGone(Exception ex) => ex switch
+    {
+        KubernetesException { Status.Code: (int)HttpStatusCode.Gone } => true,
+        KubernetesException { Status.Reason: "Expired" or "Gone" } => true,
+        HttpOperationException { Response.StatusCode: HttpStatusCode.Gone } => true,
+        _ => false,
+    };
 
     /// <summary>The pod directory's figures on the sensor's /metrics, read at scrape time.</summary>
     public void RegisterMetrics(CollectorRegistry registry)

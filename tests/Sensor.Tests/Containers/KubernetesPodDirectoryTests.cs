@@ -45,13 +45,13 @@ public sealed class KubernetesPodDirectoryTests : IAsyncLifetime
     }
 
     /// <summary>Waits (real time, bounded) for the directory to react to an HTTP exchange with the fake.</summary>
-    private static async Task Until(Func<bool> condition, string what)
+    private async Task Until(Func<bool> condition, string what, Func<string>? state = null)
     {
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (!condition())
         {
             if (DateTime.UtcNow > deadline)
-                Assert.Fail("not within 10 s: " + what);
+                Assert.Fail($"not within 10 s: {what}; {state?.Invoke()}; the fake saw: {string.Join(", ", _api.Requests.Select(r => $"{r.Method} {r.Path}{Uri.UnescapeDataString(r.Query)}"))}");
             await Task.Delay(10, TestContext.Current.CancellationToken);
         }
     }
@@ -137,7 +137,7 @@ public sealed class KubernetesPodDirectoryTests : IAsyncLifetime
         _api.Store.CompactHistory();
         _api.Latency = TimeSpan.Zero;
 
-        await Until(() => directory.Lists == 2, "a re-list after 410");
+        await Until(() => directory.Lists == 2, "a re-list after 410", () => $"failures {directory.Failures} ({directory.LastError}), restarts {directory.Restarts}");
         Assert.Equal(1, directory.Restarts.Expired);
         Assert.Equal(0, directory.Failures);
         Assert.Equal("fresh", directory.Find(fresh.ContainerId)!.Pod.Pod);

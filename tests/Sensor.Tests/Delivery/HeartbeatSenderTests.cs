@@ -89,7 +89,7 @@ public sealed class HeartbeatSenderTests : IAsyncLifetime
         time.Advance(TimeSpan.FromSeconds(29));
         Assert.Single(_received);
         time.Advance(TimeSpan.FromSeconds(1));
-        await Until(() => _received.Count == 2, "the second heartbeat one interval later");
+        await Until(() => sender.Sent == 2, "the second heartbeat one interval later");
 
         await stop.CancelAsync();
         await run;

@@ -45,8 +45,8 @@ public sealed class SensorHeartbeatTests
         PodsKnown = 7,
     };
 
-    private static async Task<HttpResponseMessage> PostBeat(TriageTestHost host, SensorHeartbeat beat, string node = "node-1") =>
-        await host.Ingest.PostAsJsonAsync($"/api/v1/sensors/{node}/heartbeat", beat, TriageJson.Options, Ct);
+    private static async Task<HttpResponseMessage> PostBeat(TriageTestHost host, SensorHeartbeat beat, string? node = null) =>
+        await host.Ingest.PostAsJsonAsync($"/api/v1/sensors/{node ?? beat.Node}/heartbeat", beat, TriageJson.Options, Ct);
 
     private static async Task<JsonElement> Sensors(TriageTestHost host) =>
         await TriageTestHost.ReadJsonAsync(await host.Operator.GetAsync("/api/v1/sensors", Ct));

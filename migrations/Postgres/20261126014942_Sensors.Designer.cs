@@ -13,7 +13,7 @@ using Triage.Api.Persistence;
 namespace Triage.Api.Migrations.Postgres
 {
     [DbContext(typeof(PostgresTriageDbContext))]
-    [Migration("20261126013336_Sensors")]
+    [Migration("20261126014942_Sensors")]
     partial class Sensors
     {
         /// <inheritdoc />
@@ -70,6 +70,9 @@ namespace Triage.Api.Migrations.Postgres
                     b.Property<string>("Payload")
                         .IsRequired()
                         .HasColumnType("text");
+
+                    b.Property<int>("Priority")
+                        .HasColumnType("integer");
 
                     b.Property<string>("RemoteId")
                         .HasMaxLength(255)

@@ -11,7 +11,7 @@ using Triage.Api.Persistence;
 namespace Triage.Api.Migrations.Sqlite
 {
     [DbContext(typeof(SqliteTriageDbContext))]
-    [Migration("20261126013010_Sensors")]
+    [Migration("20261126014427_Sensors")]
     partial class Sensors
     {
         /// <inheritdoc />
@@ -62,6 +62,9 @@ namespace Triage.Api.Migrations.Sqlite
                     b.Property<string>("Payload")
                         .IsRequired()
                         .HasColumnType("TEXT");
+
+                    b.Property<int>("Priority")
+                        .HasColumnType("INTEGER");
 
                     b.Property<string>("RemoteId")
                         .HasMaxLength(255)

@@ -175,6 +175,13 @@ internal sealed partial class KubernetesPodDirectory(
         {
             return (last, true);
         }
+        catch (Exception ex) when (IsEndOfStream(ex) && !ct.IsCancellationRequested)
+        {
+            // KubernetesClient reports the server ending a watch (its timeoutSeconds, an API server restart, a proxy)
+            // as "Attempted to read past the end of the stream" rather than as the end of the enumeration. That is the
+            // normal end of a watch: resume from the last resourceVersion, without a backoff or a re-list.
+            return (last, false);
+        }
 
         return streamError switch
         {
@@ -182,6 +189,19 @@ internal sealed partial class KubernetesPodDirectory(
             _ when IsGone(streamError) => (last, true),
             _ => throw new InvalidOperationException("the watch stream reported an error: " + Describe(streamError), streamError),
         };
+    }
+
+    private static bool IsEndOfStream(Exception ex)
+    {
+        for (var e = (Exception?)ex; e is not null; e = e.InnerException)
+        {
+            if (e is EndOfStreamException)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>

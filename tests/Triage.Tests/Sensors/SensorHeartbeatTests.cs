@@ -148,8 +148,8 @@ public sealed class SensorHeartbeatTests
 
         // A second silence is a new episode: a new alert, with its own id.
         clock.Advance(TimeSpan.FromSeconds(90));
-        Assert.Equal(["node-1"], (await health.CheckAsync(Ct)).Silenced);
-        var alerts = await host.QueryAsync(db => db.Alerts.Where(a => a.Rule == SensorHealth.SilentRule).Select(a => a.Id).ToListAsync(Ct));
+        Assert.Contains("node-1", (await health.CheckAsync(Ct)).Silenced);
+        var alerts = await host.QueryAsync(db => db.Alerts.Where(a => a.Rule == SensorHealth.SilentRule && a.Node == "node-1").Select(a => a.Id).ToListAsync(Ct));
         Assert.Equal(2, alerts.Distinct().Count());
     }
 

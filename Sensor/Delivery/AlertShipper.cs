@@ -74,7 +74,16 @@ internal sealed partial class AlertShipper(
                 }
                 continue;
             }
-            var outcome = await SendAsync(batch, ct);
+            Outcome outcome;
+            try
+            {
+                outcome = await SendAsync(batch, ct);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                // Stopped mid-POST (SIGTERM): the batch is still spooled and goes out after the restart.
+                return;
+            }
             if (outcome == Outcome.Retry)
             {
                 try

@@ -192,6 +192,32 @@ public sealed class AlertShipperTests
     }
 
     [Fact]
+    public async Task RunAsync_StoppedWhilePostInFlight_EndsCleanlyAndKeepsTheBatch()
+    {
+        var dir = Directory.CreateTempSubdirectory("spool-");
+        // A service that accepts the connection and never answers: the POST is in flight when the sensor stops.
+        using var silent = new TcpListener(IPAddress.Loopback, 0);
+        silent.Start();
+        var accepted = silent.AcceptTcpClientAsync(TestContext.Current.CancellationToken);
+        var spool = new AlertSpool(dir.FullName);
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+        var shipper = new AlertShipper(spool, http,
+            new ShipperOptions { ServiceUrl = new Uri($"http://127.0.0.1:{((IPEndPoint)silent.LocalEndpoint).Port}/"), Token = "t" },
+            TimeProvider.System, NullLogger<AlertShipper>.Instance);
+        spool.Enqueue(Alert(1));
+        using var cts = new CancellationTokenSource();
+        var run = shipper.RunAsync(cts.Token);
+        using var connection = await accepted;
+        await Task.Delay(200, TestContext.Current.CancellationToken);
+
+        await cts.CancelAsync();
+        await run;
+
+        Assert.Equal(1, new AlertSpool(dir.FullName).Count);
+        dir.Delete(true);
+    }
+
+    [Fact]
     public void Enqueue_SpoolFull_RefusesAndCountsDrops()
     {
         var dir = Directory.CreateTempSubdirectory("spool-");

@@ -25,13 +25,16 @@ echo_port=$(free_port)
 
 # A loopback server that accepts and closes, for the connect workload. Pinned with the client: the workload is client
 # plus server on one vCPU; unpinned, a server starved by the other vCPU's load lets the accept backlog fill and the
-# client's SYN retransmit timer (1 s) measures the scheduler, not the tracer.
+# client's SYN retransmit timer (1 s) measures the scheduler, not the tracer. It closes with a reset (SO_LINGER 0):
+# a normal close leaves each of the N connections in TIME_WAIT, and the second run of every pair then paid for the
+# first run's sockets (execsnoop, which does not trace connect, "cost" 1.21x on connects that way).
 taskset -c "$CPU" python3 - "$echo_port" <<'PY' &
-import socket, sys
+import socket, struct, sys
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(4096)
+reset = struct.pack("ii", 1, 0)
 while True:
-    c, _ = s.accept(); c.close()
+    c, _ = s.accept(); c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, reset); c.close()
 PY
 server=$!
 cleanup() { kill "$server" 2>/dev/null || true; [ -n "${tracer:-}" ] && kill "$tracer" 2>/dev/null || true; rm -rf "$work"; }

@@ -252,7 +252,8 @@ public static class AttackScenario
             var enriched = detail.TryGetProperty("enrichment", out var e) && e.ValueKind == JsonValueKind.Object
                 && e.GetProperty("status").GetString() is not ("pending" or "Pending");
             var routed = timeline.Any(t => t.StartsWith("routed", StringComparison.Ordinal));
-            var hasEvidence = !needEvidence || evidence.EnumerateArray().Any(a => a.GetProperty("kind").GetString() == "process_tree");
+            // The sensor uploads a bundle one artifact at a time, the checkpoint (captured or unavailable) last.
+            var hasEvidence = !needEvidence || evidence.EnumerateArray().Any(a => a.GetProperty("kind").GetString() == "checkpoint");
             if (enriched && routed && card is not null && hasEvidence)
             {
                 return Read(detail, card, needEvidence ? evidence : default, timeline);
@@ -332,7 +333,7 @@ public static class AttackScenario
                     ? $"{Str(x, "kind")}: unavailable ({why})"
                     : $"{Str(x, "kind")}: {Str(x, "name")} {Str(x, "size")} bytes sha256 {Str(x, "sha256")?[..12]}").ToList()
                 : [],
-            SyscallToCard = card.ReceivedAt - alertTime,
+            SyscallToCard = card.PostedAt - alertTime,
             SyscallToIncident = detail.GetProperty("timeline").EnumerateArray()
                 .Where(t => t.GetProperty("kind").GetString() == "created")
                 .Select(t => t.GetProperty("at").GetDateTimeOffset() - alertTime).FirstOrDefault(),

@@ -14,6 +14,9 @@ public sealed record FakeSlackMessage(string Channel, string Ts, string? ThreadT
     /// <summary>How many chat.update calls replaced it.</summary>
     public int Edits { get; init; }
 
+    /// <summary>When it was first posted; <see cref="ReceivedAt"/> moves with every chat.update.</summary>
+    public DateTimeOffset PostedAt { get; init; }
+
     /// <summary>For chat.postEphemeral: the only user who sees it.</summary>
     public string? EphemeralUser { get; init; }
 }
@@ -339,7 +342,8 @@ public sealed class FakeSlackWebApi : IAsyncDisposable
             }
 
             var ts = string.Create(CultureInfo.InvariantCulture, $"{_time.GetUtcNow().ToUnixTimeSeconds()}.{Interlocked.Increment(ref _tsCounter):D6}");
-            message = new FakeSlackMessage(channel, ts, threadTs, text, blocks?.DeepClone(), _time.GetUtcNow()) { EphemeralUser = user };
+            var now = _time.GetUtcNow();
+            message = new FakeSlackMessage(channel, ts, threadTs, text, blocks?.DeepClone(), now) { EphemeralUser = user, PostedAt = now };
             _messages.Add(message);
         }
 

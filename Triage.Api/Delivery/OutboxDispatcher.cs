@@ -238,7 +238,9 @@ internal sealed partial class OutboxDispatcher : BackgroundService
             return null;
         }
 
-        var message = await db.Set<OutboxMessage>().FirstAsync(m => m.Id == id, cancellationToken);
+        // Not cancellable: once claimed, the message must reach the shutdown hand-back below, or it would wait out the
+        // whole lease after a restart (and hold back every later message of its incident on this channel).
+        var message = await db.Set<OutboxMessage>().FirstAsync(m => m.Id == id, CancellationToken.None);
         DeliveryResult result;
         if (channel is null)
         {

@@ -21,6 +21,15 @@ stop_pid() {
   wait "$pid" 2>/dev/null || true
 }
 
+# Stops a process we started and forgets it, so the exit cleanup never signals a pid the kernel has since reused (a
+# 20,000 fork+exec run goes through many pids).
+stop_started() {
+  local pid=$1 i
+  stop_pid "$pid"
+  for i in "${!started_pids[@]}"; do [ "${started_pids[$i]}" = "$pid" ] && unset "started_pids[$i]"; done
+  started_pids=("${started_pids[@]}")
+}
+
 cleanup_all() {
   local name
   # Only containers named by this run (container_name puts $$ in every name).
@@ -62,7 +71,7 @@ start_sensor() {
   exit 1
 }
 
-stop_sensor() { stop_pid "$sensor_pid"; sensor_pid=""; }
+stop_sensor() { stop_started "$sensor_pid"; sensor_pid=""; }
 
 metrics() { curl -s "http://127.0.0.1:$metrics_port/metrics"; }
 

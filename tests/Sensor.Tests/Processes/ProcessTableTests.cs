@@ -1,0 +1,127 @@
+using Microsoft.Extensions.Time.Testing;
+using Sensor.Kernel;
+using Sensor.Processes;
+
+namespace Sensor.Tests.Processes;
+
+/// <summary>Tombstones and ancestor walks of the process table (no kernel needed).</summary>
+public sealed class ProcessTableTests
+{
+    // Far above any pid_max (4194304 at most): /proc never has these, so a walk that falls back to /proc stops there.
+    private const int Base = 2_000_000_000;
+    private const ulong Sec = 1_000_000_000;
+
+    private static KernelEvent Fork(int pid, int ppid, ulong start, ulong parentStart, string comm) =>
+        new() { Kind = EventKind.Fork, Pid = pid, Ppid = ppid, StartBoottimeNs = start, ParentStartNs = parentStart, Comm = comm };
+
+    private static KernelEvent Exit(int pid, ulong start) => new() { Kind = EventKind.Exit, Pid = pid, StartBoottimeNs = start };
+
+    [Fact]
+    public void Ancestors_ParentExitedAndPidRecycled_NamesTheExitedParentAmongManyTombstones()
+    {
+        var table = new ProcessTable(new FakeTimeProvider());
+        table.Apply(Fork(Base + 1, 0, 10 * Sec, 0, "parent"));
+        table.Apply(Fork(Base + 2, Base + 1, 20 * Sec, 10 * Sec, "child"));
+        table.Apply(Exit(Base + 1, 10 * Sec));
+        // Thousands of short-lived processes, and the parent's pid reused by a process younger than the child.
+        for (var i = 0; i < 5_000; i++)
+        {
+            table.Apply(Fork(Base + 100 + i, 0, (30 + (ulong)i) * Sec, 0, "short"));
+            table.Apply(Exit(Base + 100 + i, (30 + (ulong)i) * Sec));
+        }
+        table.Apply(Fork(Base + 1, 0, 40 * Sec, 0, "recycled"));
+        table.Apply(Exit(Base + 1, 40 * Sec));
+        var child = table.Get(Base + 2)!;
+
+        var ancestors = table.Ancestors(child);
+
+        Assert.Equal("parent", Assert.Single(ancestors).Name);
+        Assert.Equal(10 * Sec, ancestors[0].StartNs);
+        Assert.Equal(5_002, table.TombstoneCount);
+    }
+
+    [Fact]
+    public void Fork_ParentOnlyATombstone_ChildCopiesThatParentNotTheRecycledPid()
+    {
+        var table = new ProcessTable(new FakeTimeProvider());
+        table.Apply(new KernelEvent { Kind = EventKind.Exec, Pid = Base + 1, Ppid = 0, StartBoottimeNs = 10 * Sec, Comm = "app", Path = "/bin/app", Argv = ["app"] });
+        table.Apply(Exit(Base + 1, 10 * Sec));
+        table.Apply(Fork(Base + 1, 0, 50 * Sec, 0, "other"));
+        table.Apply(Exit(Base + 1, 50 * Sec));
+
+        // The fork event was read after its parent's exit (the ring buffer is drained in batches).
+        var child = table.Apply(Fork(Base + 2, Base + 1, 11 * Sec, 10 * Sec, "app"));
+
+        Assert.Equal("/bin/app", child.ExePath);
+    }
+
+    [Fact]
+    public void Bury_OverMaxTombstones_DropsTheOldestAndItsParentLink()
+    {
+        var time = new FakeTimeProvider();
+        var table = new ProcessTable(time) { MaxTombstones = 2 };
+        table.Apply(Fork(Base + 1, 0, 10 * Sec, 0, "first"));
+        table.Apply(Fork(Base + 2, Base + 1, 11 * Sec, 10 * Sec, "child"));
+        table.Apply(Exit(Base + 1, 10 * Sec));
+        table.Apply(Fork(Base + 3, 0, 12 * Sec, 0, "x"));
+        table.Apply(Exit(Base + 3, 12 * Sec));
+        Assert.Equal("first", Assert.Single(table.Ancestors(table.Get(Base + 2)!)).Name);
+
+        table.Apply(Fork(Base + 4, 0, 13 * Sec, 0, "y"));
+        table.Apply(Exit(Base + 4, 13 * Sec));
+
+        Assert.Equal(2, table.TombstoneCount);
+        Assert.Empty(table.Ancestors(table.Get(Base + 2)!));
+    }
+
+    [Fact]
+    public void Expire_AfterTheTtl_ForgetsTombstonesAndRecyclingTheKeyStillWorks()
+    {
+        var time = new FakeTimeProvider();
+        var table = new ProcessTable(time) { TombstoneTtl = TimeSpan.FromMinutes(5) };
+        table.Apply(Fork(Base + 1, 0, 10 * Sec, 0, "gone"));
+        table.Apply(Exit(Base + 1, 10 * Sec));
+        time.Advance(TimeSpan.FromMinutes(6));
+        table.Apply(Fork(Base + 9, 0, 99 * Sec, 0, "tick")); // any event expires old tombstones
+
+        Assert.Equal(0, table.TombstoneCount);
+        Assert.Equal("orphan", table.Apply(Fork(Base + 2, Base + 1, 11 * Sec, 10 * Sec, "orphan")).Name); // not a copy of "gone"
+
+        // The same (pid, start) buried again after expiry is found again.
+        table.Apply(Fork(Base + 1, 0, 10 * Sec, 0, "again"));
+        table.Apply(Exit(Base + 1, 10 * Sec));
+        Assert.Equal("again", table.Apply(Fork(Base + 3, Base + 1, 12 * Sec, 10 * Sec, "c")).Name);
+    }
+
+    [Fact]
+    public void Ancestors_ParentNeitherInTableNorProc_StopsAndAsksAgainWithTheSameAnswer()
+    {
+        var table = new ProcessTable(new FakeTimeProvider());
+        var orphan = table.Apply(Fork(Base + 2, Base + 1, 20 * Sec, 10 * Sec, "orphan"));
+
+        Assert.Empty(table.Ancestors(orphan));
+        Assert.Empty(table.Ancestors(orphan)); // answered from the remembered miss
+    }
+
+    [Fact]
+    public void ProcReaderRead_ProcessStartedAfterTheLimit_IsNotReturned()
+    {
+        var self = Environment.ProcessId;
+
+        Assert.NotNull(ProcReader.Read("/proc", self));
+        Assert.Null(ProcReader.Read("/proc", self, startedNoLaterThanNs: 1)); // we did not start 1 ns after boot
+        Assert.NotNull(ProcReader.Read("/proc", self, startedNoLaterThanNs: ulong.MaxValue / 2));
+    }
+
+    [Fact]
+    public void ProcReaderRead_Pid1_IsReadEvenWhereItsExeLinkIsNotReadable()
+    {
+        // A sandboxed root may get EACCES on /proc/1/exe (this CI machine does): the process is still named, otherwise
+        // every ancestor walk that reaches pid 1 re-reads /proc.
+        var init = ProcReader.Read("/proc", 1);
+
+        Assert.NotNull(init);
+        Assert.Equal(1, init.Pid);
+        Assert.NotEqual("", init.Name);
+    }
+}

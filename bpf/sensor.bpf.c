@@ -100,47 +100,49 @@ static __always_inline struct sensor_config *cfg(void)
 	return bpf_map_lookup_elem(&sensor_cfg, &zero);
 }
 
+/* t is a BTF pointer everywhere this is called (tp_btf arguments, bpf_get_current_task_btf), so the fields are
+ * read with plain loads (the verifier turns them into fault-safe loads, CO-RE relocates the offsets) instead of one
+ * bpf_probe_read_kernel call per field: fork, exec and exit each read about forty fields, and the helper calls were
+ * most of what these programs cost per fork+exec. */
 static __always_inline void fill_task(struct event *e, struct task_struct *t, __u32 kind)
 {
-	struct task_struct *leader = BPF_CORE_READ(t, group_leader);
-	struct task_struct *parent = BPF_CORE_READ(t, real_parent);
-	struct tty_struct *tty;
+	struct task_struct *leader = t->group_leader;
+	struct task_struct *parent = t->real_parent;
+	const struct cred *cred = t->cred;
+	struct nsproxy *ns = t->nsproxy;
+	struct tty_struct *tty = t->signal->tty;
+	struct kernfs_node *kn = t->cgroups->dfl_cgrp->kn;
 
 	e->ts_ns = bpf_ktime_get_ns();
 	e->kind = kind;
-	e->pid = BPF_CORE_READ(t, tgid);
-	e->tid = BPF_CORE_READ(t, pid);
-	e->ppid = BPF_CORE_READ(parent, tgid);
-	e->start_ns = BPF_CORE_READ(leader, start_time);
-	e->start_boottime = BPF_CORE_READ(leader, start_boottime);
-	e->parent_start_ns = BPF_CORE_READ(parent, group_leader, start_boottime);
-	e->uid = BPF_CORE_READ(t, cred, uid.val);
-	e->gid = BPF_CORE_READ(t, cred, gid.val);
-	e->loginuid = BPF_CORE_READ(t, loginuid.val);
-	e->mntns = BPF_CORE_READ(t, nsproxy, mnt_ns, ns.inum);
-	e->pidns = BPF_CORE_READ(t, nsproxy, pid_ns_for_children, ns.inum);
-	e->netns = BPF_CORE_READ(t, nsproxy, net_ns, ns.inum);
-	tty = BPF_CORE_READ(t, signal, tty);
+	e->pid = t->tgid;
+	e->tid = t->pid;
+	e->ppid = parent->tgid;
+	e->start_ns = leader->start_time;
+	e->start_boottime = leader->start_boottime;
+	e->parent_start_ns = parent->group_leader->start_boottime;
+	e->uid = cred->uid.val;
+	e->gid = cred->gid.val;
+	e->loginuid = t->loginuid.val;
+	/* nsproxy is NULL for a task past exit_task_namespaces (the exit event): the loads then read 0. */
+	e->mntns = ns ? ns->mnt_ns->ns.inum : 0;
+	e->pidns = ns ? ns->pid_ns_for_children->ns.inum : 0;
+	e->netns = ns ? ns->net_ns->ns.inum : 0;
 	if (tty) {
-		__u32 major = BPF_CORE_READ(tty, driver, major);
-		__u32 minor = BPF_CORE_READ(tty, driver, minor_start) + BPF_CORE_READ(tty, index);
+		__u32 major = tty->driver->major;
+		__u32 minor = tty->driver->minor_start + tty->index;
 		e->tty = (minor & 0xff) | (major << 8) | ((minor & ~0xffu) << 12);
 	} else {
 		e->tty = 0;
 	}
-	BPF_CORE_READ_STR_INTO(&e->comm, t, comm);
-	const char *cg = BPF_CORE_READ(t, cgroups, dfl_cgrp, kn, name);
-	bpf_probe_read_kernel_str(e->cgname, sizeof(e->cgname), cg);
-	e->cgroup_id = BPF_CORE_READ(t, cgroups, dfl_cgrp, kn, id);
+	bpf_probe_read_kernel_str(e->comm, sizeof(e->comm), t->comm);
+	bpf_probe_read_kernel_str(e->cgname, sizeof(e->cgname), kn->name);
+	e->cgroup_id = kn->id;
 }
 
-static __always_inline struct event *new_scratch(void)
+/* Clears only what may be left from a previous event and is not always written. */
+static __always_inline void clear_event(struct event *e)
 {
-	__u32 zero = 0;
-	struct event *e = bpf_map_lookup_elem(&scratch, &zero);
-	if (!e)
-		return 0;
-	/* Clear only what may be left from the previous event and is not always written. */
 	e->flags = 0;
 	e->ret = 0;
 	e->argv_len = 0;
@@ -150,6 +152,36 @@ static __always_inline struct event *new_scratch(void)
 	e->argv[0] = 0;
 	e->addr[0] = 0;
 	e->addr[1] = 0;
+}
+
+static __always_inline struct event *new_scratch(void)
+{
+	__u32 zero = 0;
+	struct event *e = bpf_map_lookup_elem(&scratch, &zero);
+	if (!e)
+		return 0;
+	clear_event(e);
+	return e;
+}
+
+/* A lifecycle event is built in place in the ring buffer: no scratch copy (1.2 kB per fork, exec and exit). The
+ * record is not zeroed, so clear_event plus fill_task must write every field the consumer reads. */
+static __always_inline struct event *new_ring_event(__u32 kind)
+{
+	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count_drop(kind);
+		return 0;
+	}
+	clear_event(e);
+	e->syscall = 0;
+	e->args[0] = 0;
+	e->args[1] = 0;
+	e->args[2] = 0;
+	e->args[3] = 0;
+	e->args[4] = 0;
+	e->args[5] = 0;
+	e->reserved = 0;
 	return e;
 }
 
@@ -176,7 +208,7 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 
 	if (!wanted(EV_EXEC))
 		return 0;
-	e = new_scratch();
+	e = new_ring_event(EV_EXEC);
 	if (!e)
 		return 0;
 	fill_task(e, p, EV_EXEC);
@@ -210,7 +242,7 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	len &= (ARGV_LEN * 2 - 1);
 	if (len > 0 && len <= ARGV_LEN && bpf_probe_read_user(e->argv, len, (void *)arg_start) == 0)
 		e->argv_len = len;
-	submit_copy(e);
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 	return 0;
 }
 
@@ -224,11 +256,11 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 		return 0;
 	if (!wanted(EV_FORK))
 		return 0;
-	e = new_scratch();
+	e = new_ring_event(EV_FORK);
 	if (!e)
 		return 0;
 	fill_task(e, child, EV_FORK);
-	submit_copy(e);
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 	return 0;
 }
 
@@ -241,25 +273,23 @@ int BPF_PROG(handle_exit, struct task_struct *p)
 		return 0;
 	if (!wanted(EV_EXIT))
 		return 0;
-	e = new_scratch();
+	e = new_ring_event(EV_EXIT);
 	if (!e)
 		return 0;
 	fill_task(e, p, EV_EXIT);
 	e->ret = BPF_CORE_READ(p, exit_code);
-	submit_copy(e);
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 	return 0;
 }
 
 /* ---- syscalls: enter records the arguments, exit adds the result and submits ---- */
 
-/* Returns the scratch event filled with the task when the syscall of this kind should be recorded. */
-/* nargs must be a constant: the kernel refuses to attach a program that reads past the tracepoint's last argument,
- * so the reads of absent arguments have to be compiled out. */
-static __always_inline struct event *begin(__u32 kind, __u32 nr, struct trace_event_raw_sys_enter *ctx, const int nargs)
+/* The cheap filters of every syscall event (interest, the sensor itself, container-only): the current task when the
+ * event may be recorded, else null. */
+static __always_inline struct task_struct *recordable(__u32 kind)
 {
 	struct sensor_config *c;
 	struct task_struct *t;
-	struct event *e;
 	__u64 id;
 
 	if (!wanted(kind))
@@ -273,9 +303,15 @@ static __always_inline struct event *begin(__u32 kind, __u32 nr, struct trace_ev
 	t = (struct task_struct *)bpf_get_current_task_btf();
 	if (c->container_only && BPF_CORE_READ(t, nsproxy, mnt_ns, ns.inum) == c->host_mntns)
 		return 0;
-	e = new_scratch();
-	if (!e)
-		return 0;
+	return t;
+}
+
+/* Fills a syscall event of the current task t (after recordable) with the task and the raw arguments.
+ * nargs must be a constant: the kernel refuses to attach a program that reads past the tracepoint's last argument,
+ * so the reads of absent arguments have to be compiled out. */
+static __always_inline void fill_syscall(struct event *e, struct task_struct *t, __u32 kind, __u32 nr,
+					 struct trace_event_raw_sys_enter *ctx, const int nargs)
+{
 	fill_task(e, t, kind);
 	e->syscall = nr;
 	e->args[0] = nargs > 0 ? ctx->args[0] : 0;
@@ -284,6 +320,20 @@ static __always_inline struct event *begin(__u32 kind, __u32 nr, struct trace_ev
 	e->args[3] = nargs > 3 ? ctx->args[3] : 0;
 	e->args[4] = nargs > 4 ? ctx->args[4] : 0;
 	e->args[5] = 0;
+}
+
+/* Returns the scratch event filled with the task when the syscall of this kind should be recorded. */
+static __always_inline struct event *begin(__u32 kind, __u32 nr, struct trace_event_raw_sys_enter *ctx, const int nargs)
+{
+	struct task_struct *t = recordable(kind);
+	struct event *e;
+
+	if (!t)
+		return 0;
+	e = new_scratch();
+	if (!e)
+		return 0;
+	fill_syscall(e, t, kind, nr, ctx, nargs);
 	return e;
 }
 
@@ -356,15 +406,23 @@ static __always_inline int path_watched(struct event *e)
 	return 0;
 }
 
+/* Every open on the node passes here (a dynamically linked exec alone opens six files): the path is read and
+ * matched first, and only a watched open pays for the task's context. */
 static __always_inline int open_common(struct trace_event_raw_sys_enter *ctx, __u32 nr, const char *upath, __u64 flags,
 				       const int nargs)
 {
-	struct event *e = begin(EV_OPEN, nr, ctx, nargs);
+	struct task_struct *t = recordable(EV_OPEN);
+	struct event *e;
+
+	if (!t)
+		return 0;
+	e = new_scratch();
 	if (!e)
 		return 0;
 	bpf_probe_read_user_str(e->path, sizeof(e->path), upath);
 	if (!path_watched(e))
 		return 0;
+	fill_syscall(e, t, EV_OPEN, nr, ctx, nargs);
 	e->args[5] = flags; /* open flags, whatever the syscall's argument order */
 	park(e);
 	return 0;

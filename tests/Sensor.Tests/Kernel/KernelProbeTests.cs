@@ -46,6 +46,105 @@ public sealed class KernelProbeTests
     }
 
     [Fact]
+    public async Task Start_ForkAndExitBuiltInTheRingBuffer_CarryTheTaskAndNothingLeftFromEarlierEvents()
+    {
+        // Lifecycle events are written straight into ring-buffer memory, which is not zeroed: a fork or exit record
+        // taking the place of an earlier exec must not show that exec's path, argv or a connect's address.
+        var obj = Requires.Ebpf();
+        await using var collector = EventCollector.Start(obj);
+        var marker = $"ring-{Guid.NewGuid():N}";
+        var longArg = new string('x', 400);
+
+        var (shPid, code, _) = await Shell.Run("/bin/sh", "-c", $"/bin/busybox true {marker} {longArg}; /bin/busybox true {marker}; exit 0");
+        Assert.Equal(0, code);
+
+        var execs = new List<KernelEvent>();
+        await collector.WaitFor(e => e.Kind == EventKind.Exit && e.Pid == shPid, "exit of the shell");
+        foreach (var exec in collector.Events.Where(e => e.Kind == EventKind.Exec && e.Argv.Contains(marker)))
+            execs.Add(exec);
+        Assert.Equal(2, execs.Count);
+        var selfMntNs = NamespaceInode("/proc/self/ns/mnt");
+        foreach (var exec in execs)
+        {
+            Assert.Equal(selfMntNs, exec.MntNs);
+            Assert.NotEqual(0u, exec.PidNs);
+            Assert.NotEqual(0u, exec.NetNs);
+            Assert.Equal("busybox", exec.Comm);
+            Assert.NotEqual(0ul, exec.ExeInode);
+            Assert.Equal("busybox", exec.Path2);
+            var fork = collector.Events.Single(e => e.Kind == EventKind.Fork && e.Pid == exec.Pid);
+            var exit = collector.Events.Single(e => e.Kind == EventKind.Exit && e.Pid == exec.Pid);
+            foreach (var life in new[] { fork, exit })
+            {
+                Assert.Equal("", life.Path);
+                Assert.Equal("", life.Path2);
+                Assert.Empty(life.Argv);
+                Assert.Null(life.Address);
+                Assert.Equal(0u, life.Syscall);
+                Assert.Equal(EventFlags.None, life.Flags);
+                Assert.Equal(0ul, life.ExeInode);
+                Assert.All(life.Args, a => Assert.Equal(0ul, a));
+                Assert.Equal(exec.CgroupId, life.CgroupId);
+                Assert.Equal(exec.CgroupName, life.CgroupName);
+                Assert.Equal(exec.StartBoottimeNs, life.StartBoottimeNs);
+                Assert.Equal(exec.Uid, life.Uid);
+                Assert.Equal(shPid, life.Ppid);
+            }
+            Assert.Equal(selfMntNs, fork.MntNs);
+            Assert.Equal("sh", fork.Comm);
+            Assert.Equal("busybox", exit.Comm);
+        }
+        Assert.Equal(0ul, collector.Probe.KernelDrops(EventKind.Fork));
+    }
+
+    [Fact]
+    public async Task Start_Opens_OnlyWatchedPathsAreReportedAndThoseCarryTheTask()
+    {
+        // The path is matched before the task's context is read: a watched open must still have all of it.
+        var obj = Requires.Ebpf();
+        var dir = Directory.CreateTempSubdirectory("sensor-open-");
+        var watched = Path.Combine(dir.FullName, "watched", "secret");
+        var other = Path.Combine(dir.FullName, "other", "secret");
+        Directory.CreateDirectory(Path.GetDirectoryName(watched)!);
+        Directory.CreateDirectory(Path.GetDirectoryName(other)!);
+        await File.WriteAllTextAsync(watched, "x", TestContext.Current.CancellationToken);
+        await File.WriteAllTextAsync(other, "x", TestContext.Current.CancellationToken);
+        try
+        {
+            await using var collector = new EventCollector(new KernelProbeOptions
+            {
+                ObjectPath = obj,
+                Kinds = new HashSet<EventKind> { EventKind.Open },
+                WatchedPathPrefixes = [Path.Combine(dir.FullName, "watched") + "/"],
+            });
+
+            var (shPid, code, _) = await Shell.Run("/bin/sh", "-c", $"/bin/busybox cat {other} {watched} >/dev/null; exit 0");
+            Assert.Equal(0, code);
+
+            var open = await collector.WaitFor(e => e.Kind == EventKind.Open && e.Path == watched, "open of the watched file");
+            await collector.WaitFor(e => e.Kind == EventKind.Exit && e.Pid == shPid, "exit of the shell");
+            Assert.DoesNotContain(collector.Events, e => e.Kind == EventKind.Open && e.Path == other);
+            Assert.Equal(shPid, open.Ppid);
+            Assert.Equal("busybox", open.Comm);
+            Assert.True(open.Result >= 0, $"open returned {open.Result}");
+            Assert.Equal(NamespaceInode("/proc/self/ns/mnt"), open.MntNs);
+            Assert.NotEqual(0ul, open.CgroupId);
+            Assert.NotEqual(0ul, open.StartBoottimeNs);
+            Assert.Equal(open.Pid, open.Tid);
+        }
+        finally
+        {
+            dir.Delete(true);
+        }
+    }
+
+    private static uint NamespaceInode(string path)
+    {
+        var target = File.ResolveLinkTarget(path, returnFinalTarget: false)!.ToString(); // mnt:[4026531841]
+        return uint.Parse(target[(target.IndexOf('[', StringComparison.Ordinal) + 1)..^1], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    [Fact]
     public async Task Start_LoopbackConnect_ReportsAddressPortAndResult()
     {
         var obj = Requires.Ebpf();

@@ -115,6 +115,23 @@ internal sealed partial class EscalationEngine(
     /// </summary>
     private async Task FireBatchAsync(IReadOnlyList<Firing> firings, CancellationToken cancellationToken)
     {
+        try
+        {
+            await WriteFiringsAsync(firings, cancellationToken);
+        }
+        catch (DbUpdateException)
+        {
+            // Another process committed a step of one of these escalations (the step is a concurrency token) or the same
+            // page (the outbox key is unique) between our read and our commit: firings of one incident may overlap, on
+            // two nodes or when a timer is replaced while it fires. Nothing of ours was committed; read again, and the
+            // firings taken care of meanwhile find their step moved on. A second failure goes back to FiringBatches,
+            // which writes each firing alone.
+            await WriteFiringsAsync(firings, cancellationToken);
+        }
+    }
+
+    private async Task WriteFiringsAsync(IReadOnlyList<Firing> firings, CancellationToken cancellationToken)
+    {
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<TriageDbContext>();
         var ids = firings.Select(f => f.IncidentId).Distinct().ToList();

@@ -33,6 +33,13 @@ internal sealed record EscalationSchedulerTuning
     /// </summary>
     public bool RelaxedSchedulerCommits { get; init; } = true;
 
+    /// <summary>
+    /// Store the timers' jobs with Quartz's disallow-concurrent-execution flag, as the service did before (see
+    /// <see cref="EscalationJob"/> for why it no longer does): for the benchmark's side-by-side comparison only.
+    /// Default false.
+    /// </summary>
+    public bool SerializedJobs { get; init; }
+
     /// <summary>Most firings written in one transaction (<see cref="FiringBatches"/>); 1 writes each alone. Default 500.</summary>
     public int MaxFiringBatch { get; init; } = 500;
 }

@@ -7,7 +7,7 @@ namespace Triage.Api.OnCall;
 /// The escalation timers: one Quartz trigger per incident in the persistent job store (the triage database), so a
 /// restart loses none. A trigger carries the incident and the step it was set for; replacing it moves the timer.
 /// </summary>
-internal sealed class EscalationTimers(ISchedulerFactory schedulers)
+internal sealed class EscalationTimers(ISchedulerFactory schedulers, EscalationSchedulerTuning tuning)
 {
     public const string Group = "escalation";
 
@@ -38,10 +38,11 @@ internal sealed class EscalationTimers(ISchedulerFactory schedulers)
         await scheduler.ScheduleJobs(jobs, new ScheduleJobOptions { Replace = true }, cancellationToken);
     }
 
-    private static (IJobDetail Job, ITrigger Trigger) Build(EscalationTimer timer)
+    private (IJobDetail Job, ITrigger Trigger) Build(EscalationTimer timer)
     {
         var key = Key(timer.IncidentId);
         var job = JobBuilder.Create<EscalationJob>()
+            .DisallowConcurrentExecution(tuning.SerializedJobs)
             .WithIdentity(key, Group)
             .UsingJobData(EscalationJob.IncidentKey, timer.IncidentId.ToString(CultureInfo.InvariantCulture))
             .UsingJobData(EscalationJob.StepKey, timer.Step.ToString(CultureInfo.InvariantCulture))
@@ -73,8 +74,17 @@ internal sealed class EscalationTimers(ISchedulerFactory schedulers)
 /// <summary>An escalation timer: fire step <paramref name="Step"/> of the incident's escalation at <paramref name="At"/>.</summary>
 internal sealed record EscalationTimer(long IncidentId, int Step, DateTimeOffset At);
 
-/// <summary>The Quartz job behind <see cref="EscalationTimers"/>: hands the firing to <see cref="EscalationEngine"/>.</summary>
-[DisallowConcurrentExecution]
+/// <summary>
+/// The Quartz job behind <see cref="EscalationTimers"/>: hands the firing to <see cref="EscalationEngine"/>.
+/// </summary>
+/// <remarks>
+/// Not <c>[DisallowConcurrentExecution]</c>: Quartz would then take the cluster-wide <c>TRIGGER_ACCESS</c> row lock on
+/// every acquisition round (its lock-free rounds are only for jobs that may run beside themselves) and
+/// write the job's trigger states to BLOCKED and back on every firing. Two firings of one incident at once are harmless
+/// without it: the escalation row's step is a concurrency token, so of two firings of one step only one commits its
+/// page and the other finds the step moved on (<see cref="EscalationEngine"/>), and within a process
+/// <see cref="FiringBatches"/> writes one batch at a time.
+/// </remarks>
 internal sealed class EscalationJob(EscalationEngine engine) : IJob
 {
     public const string IncidentKey = "incident_id";

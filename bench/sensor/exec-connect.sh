@@ -12,6 +12,8 @@
 #                 tracer adds inside the workload's own syscalls. auditd has no BPF program: "-".
 #   tracer µs/op  CPU time (user+system) of the tracer's process per operation while the workload ran. The tracer
 #                 sees every process on the machine, so on a busy machine this includes other people's events.
+#                 For the sensor also µs per event (CPU over the events it received, from its /metrics), which
+#                 does not depend on who caused them.
 # bpf_stats itself costs two clock reads per program run (tens of ns against a fork+exec of ~700 µs).
 #
 # Usage (root, after `dotnet build Sensor -c Release`):
@@ -115,9 +117,10 @@ stop_tracer() {
   if [ -n "$tracer" ]; then stop_started "$tracer"; tracer=""; fi
 }
 
-# One measurement under the running tracer: prints "seconds kernel_ns_per_op tracer_us_per_op".
+# One measurement under the running tracer: prints "seconds kernel_ns_per_op tracer_us_per_op tracer_us_per_event".
 measured() {
-  local w=$1 m=$2 a b c0 c1 secs k u
+  local w=$1 m=$2 a b c0 c1 e0=0 e1=0 secs k u ue=-
+  [ "$m" = sensor ] && e0=$(metric_sum sensor_events_total)
   [ -n "$tracer" ] && { a=$(prog_stats "$tracer"); c0=$(cpu_ticks "$tracer"); }
   secs=$(run_workload "$w" "$N")
   k=-; u=-
@@ -125,11 +128,15 @@ measured() {
     b=$(prog_stats "$tracer"); c1=$(cpu_ticks "$tracer")
     [ -n "$a" ] && { k=$(kernel_ns_per_op "$a" "$b" "$N"); program_detail "$a" "$b" "$N" >"$work/progs.$m.$w"; }
     u=$(awk -v d=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v n="$N" 'BEGIN { printf "%.1f\n", d / hz * 1e6 / n }')
+    if [ "$m" = sensor ]; then
+      e1=$(metric_sum sensor_events_total)
+      ue=$(awk -v d=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v n=$((e1 - e0)) 'BEGIN { if (n > 0) printf "%.1f\n", d / hz * 1e6 / n; else print "-" }')
+    fi
   fi
-  echo "$secs $k $u"
+  echo "$secs $k $u $ue"
 }
 
-declare -A ratio kns tus
+declare -A ratio kns tus tue
 echo "exec-connect.sh N=$N ROUNDS=$ROUNDS MODES=\"$MODES\" WORKLOADS=\"$WORKLOADS\" CPU=$CPU, load $(loadavg), $(date -u +%FT%TZ)"
 for r in $(seq "$ROUNDS"); do
   for m in $MODES; do
@@ -137,28 +144,28 @@ for r in $(seq "$ROUNDS"); do
       if ((r % 2)); then
         base=$(run_workload "$w" "$N")
         start_tracer "$m"; run_workload "$w" "$WARM" >/dev/null   # start-up (JIT, first lookups) is not steady state
-        read -r with k u < <(measured "$w" "$m")
+        read -r with k u ue < <(measured "$w" "$m")
         stop_tracer "$m"
       else
         start_tracer "$m"; run_workload "$w" "$WARM" >/dev/null
-        read -r with k u < <(measured "$w" "$m")
+        read -r with k u ue < <(measured "$w" "$m")
         stop_tracer "$m"
         base=$(run_workload "$w" "$N")
       fi
       rr=$(echo "scale=3; $with / $base" | bc)
-      echo "round $r: $m $w: without ${base}s, with ${with}s (x$rr), kernel ${k} ns/op, tracer ${u} µs/op, load $(loadavg)"
+      echo "round $r: $m $w: without ${base}s, with ${with}s (x$rr), kernel ${k} ns/op, tracer ${u} µs/op (${ue} µs/event), load $(loadavg)"
       [ -f "$work/progs.$m.$w" ] && cat "$work/progs.$m.$w" && rm -f "$work/progs.$m.$w"
-      ratio[$m.$w]+="$rr "; kns[$m.$w]+="$k "; tus[$m.$w]+="$u "
+      ratio[$m.$w]+="$rr "; kns[$m.$w]+="$k "; tus[$m.$w]+="$u "; tue[$m.$w]+="$ue "
     done
   done
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 echo
-echo "| mode | workload | ratios | median ratio | median kernel ns/op | median tracer µs/op |"
-echo "|---|---|---|---|---|---|"
+echo "| mode | workload | ratios | median ratio | median kernel ns/op | median tracer µs/op | median tracer µs/event |"
+echo "|---|---|---|---|---|---|---|"
 for m in $MODES; do
   for w in $WORKLOADS; do
     # shellcheck disable=SC2086
-    echo "| $m | $w | $(echo ${ratio[$m.$w]} | sed 's/ /, /g') | $(median ${ratio[$m.$w]}) | $(median ${kns[$m.$w]}) | $(median ${tus[$m.$w]}) |"
+    echo "| $m | $w | $(echo ${ratio[$m.$w]} | sed 's/ /, /g') | $(median ${ratio[$m.$w]}) | $(median ${kns[$m.$w]}) | $(median ${tus[$m.$w]}) | $(median ${tue[$m.$w]}) |"
   done
 done

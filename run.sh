@@ -31,8 +31,9 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "sensor: OFF - it needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_RESOURCE) to load eBPF programs; run ./run.sh as root."
 else
   # The token is the example configuration's sensor token; the spool survives restarts under ./data/.
-  # A 2 MB gen0 budget keeps the node agent's memory small and flat (only settable by environment; see Sensor.csproj).
-  TRIAGE_SENSOR_TOKEN=${TRIAGE_SENSOR_TOKEN:-local-sensor-token-change-me} \
+  # A 2 MB gen0 budget keeps the node agent's memory small and flat (only settable by environment; see Sensor.csproj);
+  # two malloc arenas instead of one per thread keep the native side from growing with each new thread's arena.
+  TRIAGE_SENSOR_TOKEN=${TRIAGE_SENSOR_TOKEN:-local-sensor-token-change-me} MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2} \
     DOTNET_GCgen0size=${DOTNET_GCgen0size:-0x200000} dotnet Sensor/bin/Release/net10.0/Sensor.dll --Sensor:ServiceUrl="$url" \
       --Sensor:SpoolDir="$root/data/sensor-spool" --Sensor:MetricsUrl=http://127.0.0.1:9464 &
   sensor=$!

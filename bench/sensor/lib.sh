@@ -54,10 +54,11 @@ start_fake_ingest() {
 
 # The sensor from Sensor/bin/Release with the default rule pack and extra --Sensor:... arguments; sets sensor_pid and
 # metrics_port. Evidence capture at detection is off (it pauses and exports containers: not what is measured here).
-# The GC's gen0 budget is set as run.sh deploys the sensor (DOTNET_GCgen0size, 2 MB; override by exporting it).
+# The GC's gen0 budget and the malloc arenas are set as run.sh deploys the sensor (DOTNET_GCgen0size, 2 MB;
+# MALLOC_ARENA_MAX=2; override by exporting them).
 start_sensor() {
   metrics_port=$(free_port)
-  DOTNET_GCgen0size=${DOTNET_GCgen0size:-0x200000} dotnet "$dll" --Sensor:SpoolDir="$work/spool.$RANDOM" --Sensor:MetricsUrl=http://127.0.0.1:$metrics_port \
+  MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2} DOTNET_GCgen0size=${DOTNET_GCgen0size:-0x200000} dotnet "$dll" --Sensor:SpoolDir="$work/spool.$RANDOM" --Sensor:MetricsUrl=http://127.0.0.1:$metrics_port \
     --Sensor:Evidence:CaptureMinPriority=none --Sensor:ContainersConf="$root"/config/podman/containers.conf \
     "$@" >"$work/sensor.log" 2>&1 &
   sensor_pid=$!

@@ -159,7 +159,10 @@ for r in $(seq "$ROUNDS"); do
     done
   done
 done
-median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+# Median; with an even count the mean of the middle two ("-" entries, e.g. auditd's kernel ns/op, stay "-").
+median() {
+  printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { if (a[1] == "-") print "-"; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
 echo
 echo "| mode | workload | ratios | median ratio | median kernel ns/op | median tracer µs/op | median tracer µs/event |"
 echo "|---|---|---|---|---|---|---|"

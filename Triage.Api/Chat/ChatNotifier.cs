@@ -12,13 +12,17 @@ namespace Triage.Api.Chat;
 /// <summary>
 /// Pipeline step 300: makes sure every configured chat destination has the incident's card and that the card shows the
 /// current state. Idempotent reconcile through the outbox: one post per destination (key <c>incident-{id}/card/{to}</c>),
-/// an update when the incident's version moved past what the card shows and no card message for that destination is
-/// still waiting for its first attempt (<c>…/v{version}</c>), one thread reply per timeline event (<c>…/reply/{entry}</c>). Destinations follow the route.
+/// an update when the incident's version or alert count moved past what the card shows and no card message for that
+/// destination is still waiting for its first attempt (<c>…/v{version}/n{count}</c>; a count refresh leaves the version
+/// alone), one thread reply per timeline event (<c>…/reply/{entry}</c>). Destinations follow the route.
 /// Card bodies are rendered at delivery time, so a late update always carries the newest state.
 /// </summary>
 internal sealed class ChatNotifier(IServiceScopeFactory scopes, ChatOptions options, Outbox outbox) : IIncidentObserver
 {
     public int Order => 300;
+
+    /// <summary>The card shows the alert count and last-seen time.</summary>
+    public bool ShowsAlertCount => true;
 
     public async Task ProcessAsync(long incidentId, CancellationToken cancellationToken)
     {
@@ -44,16 +48,17 @@ internal sealed class ChatNotifier(IServiceScopeFactory scopes, ChatOptions opti
             var cardMessages = mine.Where(m => m.Kind != ChatKinds.Reply).ToList();
             if (cardMessages.Count == 0)
             {
-                await outbox.AddAsync(db, Request(incidentId, channel, ChatKinds.Card, prefix, to, incident.Version, OutboxPriority.Urgent), cancellationToken);
+                await outbox.AddAsync(db, Request(incidentId, channel, ChatKinds.Card, prefix, to, incident, OutboxPriority.Urgent), cancellationToken);
             }
-            else if (incident.Version > cardMessages.Max(m => VersionOf(m.Payload))
+            else if (cardMessages.Select(m => Shown(m.Payload)).ToList() is var shown
+                && (incident.Version > shown.Max(v => v.Version) || incident.AlertCount > shown.Max(v => v.AlertCount))
                 && !cardMessages.Any(m => m.Status == OutboxStatus.Pending && m.Attempts == 0))
             {
                 // A card or update not yet attempted renders the incident when its attempt starts, which is after this
                 // change committed: it will show it. So a burst of alerts becomes one chat.update, not one per alert.
                 // (A message already attempted may have rendered an older state, so it does not count.)
                 await outbox.AddAsync(db, Request(incidentId, channel, ChatKinds.CardUpdate,
-                    $"{prefix}/v{incident.Version.ToString(CultureInfo.InvariantCulture)}", to, incident.Version, OutboxPriority.Routine), cancellationToken);
+                    string.Create(CultureInfo.InvariantCulture, $"{prefix}/v{incident.Version}/n{incident.AlertCount}"), to, incident, OutboxPriority.Routine), cancellationToken);
             }
 
             if (replies)
@@ -132,12 +137,20 @@ internal sealed class ChatNotifier(IServiceScopeFactory scopes, ChatOptions opti
         return channels.Count > 0 ? channels : fallback is null ? [] : [fallback];
     }
 
-    private static OutboxRequest Request(long incidentId, string channel, string kind, string key, string to, int version, int priority) =>
-        new(incidentId, channel, kind, new JsonObject { ["incident_id"] = incidentId, ["to"] = to, ["version"] = version }.ToJsonString(), key,
-            Priority: priority);
+    private static OutboxRequest Request(long incidentId, string channel, string kind, string key, string to, Incident incident, int priority) =>
+        new(incidentId, channel, kind, new JsonObject
+        {
+            ["incident_id"] = incidentId, ["to"] = to, ["version"] = incident.Version, ["alert_count"] = incident.AlertCount,
+        }.ToJsonString(), key, Priority: priority);
 
-    private static int VersionOf(string payload) =>
-        JsonDocument.Parse(payload).RootElement.TryGetProperty("version", out var v) && v.TryGetInt32(out var version) ? version : 0;
+    /// <summary>The incident version and alert count a card message was queued for (0 for fields it lacks).</summary>
+    private static (int Version, int AlertCount) Shown(string payload)
+    {
+        using var document = JsonDocument.Parse(payload);
+        return (Field(document.RootElement, "version"), Field(document.RootElement, "alert_count"));
+
+        static int Field(JsonElement root, string name) => root.TryGetProperty(name, out var v) && v.TryGetInt32(out var value) ? value : 0;
+    }
 }
 
 /// <summary>Outbox channel names and message kinds of the chat feature.</summary>

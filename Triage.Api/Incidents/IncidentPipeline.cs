@@ -20,6 +20,12 @@ internal interface IIncidentObserver
 {
     int Order { get; }
 
+    /// <summary>
+    /// Whether the step shows the alert count or last-seen time (a chat card does). Only such steps run when nothing
+    /// but those changed (<see cref="IncidentPipeline.EnqueueCountChange"/>).
+    /// </summary>
+    bool ShowsAlertCount => false;
+
     Task ProcessAsync(long incidentId, CancellationToken cancellationToken);
 }
 
@@ -60,30 +66,60 @@ internal sealed partial class IncidentPipeline(
         "triage_pipeline_queue_wait_seconds", "Time a changed incident waited for a pipeline worker.",
         new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.0005, 2, 16) });
 
+    private static readonly Gauge PendingGauge = Metrics.CreateGauge(
+        "triage_pipeline_pending", "Changed incidents waiting for or in their observers (0 when the pipeline has caught up).");
+
     private readonly Channel<(long IncidentId, long QueuedAt)> _queue = Channel.CreateUnbounded<(long, long)>();
     private readonly IIncidentObserver[] _observers = [.. observers.OrderBy(o => o.Order)];
+    private readonly IIncidentObserver[] _countObservers = [.. observers.Where(o => o.ShowsAlertCount).OrderBy(o => o.Order)];
     private readonly Dictionary<long, int> _attempts = [];
     private readonly HashSet<long> _queued = [];
+
+    /// <summary>Queued incidents whose only change is their alert count and last-seen time.</summary>
+    private readonly HashSet<long> _countOnly = [];
+
     private readonly HashSet<long> _running = [];
-    private readonly HashSet<long> _changedWhileRunning = [];
+
+    /// <summary>Incidents changed while a worker had them, and whether the change was count-only.</summary>
+    private readonly Dictionary<long, bool> _changedWhileRunning = [];
     private readonly Lock _gate = new();
 
-    /// <summary>Queues an incident whose change is already committed. Duplicate requests coalesce.</summary>
-    public void Enqueue(long incidentId)
+    /// <summary>Queues an incident whose change is already committed, for every step. Duplicate requests coalesce.</summary>
+    public void Enqueue(long incidentId) => Enqueue(incidentId, countOnly: false);
+
+    /// <summary>
+    /// Queues an incident whose alert count or last-seen time changed and nothing else, for the steps that show them.
+    /// Not durable: the count is already stored, and the next change or refresh shows it.
+    /// </summary>
+    public void EnqueueCountChange(long incidentId) => Enqueue(incidentId, countOnly: true);
+
+    private void Enqueue(long incidentId, bool countOnly)
     {
         lock (_gate)
         {
             if (_running.Contains(incidentId))
             {
                 // Its worker may already have read the old state: run it once more when that worker is done.
-                _changedWhileRunning.Add(incidentId);
+                _changedWhileRunning[incidentId] = countOnly && _changedWhileRunning.GetValueOrDefault(incidentId, true);
                 return;
             }
 
             if (!_queued.Add(incidentId))
             {
+                if (!countOnly)
+                {
+                    _countOnly.Remove(incidentId);
+                }
+
                 return;
             }
+
+            if (countOnly)
+            {
+                _countOnly.Add(incidentId);
+            }
+
+            PendingGauge.Set(_queued.Count + _running.Count);
         }
 
         _queue.Writer.TryWrite((incidentId, Stopwatch.GetTimestamp()));
@@ -112,28 +148,32 @@ internal sealed partial class IncidentPipeline(
         await foreach (var (incidentId, queuedAt) in _queue.Reader.ReadAllAsync(stoppingToken))
         {
             QueueWait.Observe(Stopwatch.GetElapsedTime(queuedAt).TotalSeconds);
+            bool countOnly;
             lock (_gate)
             {
                 _queued.Remove(incidentId);
+                countOnly = _countOnly.Remove(incidentId);
                 _running.Add(incidentId);
             }
 
             try
             {
-                await ProcessOneAsync(incidentId, stoppingToken);
+                await ProcessOneAsync(incidentId, countOnly, stoppingToken);
             }
             finally
             {
                 bool again;
+                bool againCountOnly;
                 lock (_gate)
                 {
                     _running.Remove(incidentId);
-                    again = _changedWhileRunning.Remove(incidentId);
+                    again = _changedWhileRunning.Remove(incidentId, out againCountOnly);
+                    PendingGauge.Set(_queued.Count + _running.Count);
                 }
 
                 if (again)
                 {
-                    Enqueue(incidentId);
+                    Enqueue(incidentId, againCountOnly);
                 }
             }
         }
@@ -150,10 +190,17 @@ internal sealed partial class IncidentPipeline(
         }
     }
 
-    private async Task ProcessOneAsync(long incidentId, CancellationToken cancellationToken)
+    private async Task ProcessOneAsync(long incidentId, bool countOnly, CancellationToken cancellationToken)
     {
         try
         {
+            if (countOnly)
+            {
+                // The incident is not flagged for a count change, so there is no flag to clear.
+                await RunAsync(_countObservers, incidentId, cancellationToken);
+                return;
+            }
+
             int version;
             await using (var scope = scopes.CreateAsyncScope())
             {
@@ -161,12 +208,7 @@ internal sealed partial class IncidentPipeline(
                 version = await db.Incidents.Where(i => i.Id == incidentId).Select(i => i.Version).FirstOrDefaultAsync(cancellationToken);
             }
 
-            foreach (var observer in _observers)
-            {
-                var started = Stopwatch.GetTimestamp();
-                await observer.ProcessAsync(incidentId, cancellationToken);
-                StepDuration.WithLabels(observer.GetType().Name).Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
-            }
+            await RunAsync(_observers, incidentId, cancellationToken);
 
             await using (var scope = scopes.CreateAsyncScope())
             {
@@ -203,16 +245,26 @@ internal sealed partial class IncidentPipeline(
 
             var delay = TimeSpan.FromTicks(Math.Min(options.MaxRetryDelay.Ticks, options.FirstRetryDelay.Ticks << Math.Min(attempt - 1, 20)));
             LogObserverFailed(logger, ex, incidentId, attempt, delay);
-            _ = RetryLaterAsync(incidentId, delay, cancellationToken);
+            _ = RetryLaterAsync(incidentId, countOnly, delay, cancellationToken);
         }
     }
 
-    private async Task RetryLaterAsync(long incidentId, TimeSpan delay, CancellationToken cancellationToken)
+    private static async Task RunAsync(IIncidentObserver[] observers, long incidentId, CancellationToken cancellationToken)
+    {
+        foreach (var observer in observers)
+        {
+            var started = Stopwatch.GetTimestamp();
+            await observer.ProcessAsync(incidentId, cancellationToken);
+            StepDuration.WithLabels(observer.GetType().Name).Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
+        }
+    }
+
+    private async Task RetryLaterAsync(long incidentId, bool countOnly, TimeSpan delay, CancellationToken cancellationToken)
     {
         try
         {
             await Task.Delay(delay, time, cancellationToken);
-            Enqueue(incidentId);
+            Enqueue(incidentId, countOnly);
         }
         catch (OperationCanceledException)
         {

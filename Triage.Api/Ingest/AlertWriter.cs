@@ -51,7 +51,9 @@ internal sealed class OpenIncident
 /// The incident pipeline is told at once about what its observers act on (a new incident, a higher priority, new tags,
 /// a newly known pod or container, a lifted suppression). An alert that only raises the count and last-seen time is
 /// announced at most once per <see cref="IngestOptions.CountRefreshInterval"/> per incident, so a busy incident's
-/// card is refreshed every few seconds instead of after every alert.
+/// card is refreshed every few seconds instead of after every alert; and such an announcement runs only the steps that
+/// show the count (<see cref="IncidentPipeline.EnqueueCountChange"/>), without flagging the incident or bumping its
+/// version, so enrichment, routing and escalation are not redone and the guarded updates do not go stale.
 /// </remarks>
 internal sealed partial class AlertWriter(
     IServiceScopeFactory scopes,
@@ -148,15 +150,22 @@ internal sealed partial class AlertWriter(
         {
             try
             {
-                var (receipts, announced) = await StoreAsync(batch, refresh, cancellationToken);
+                var (receipts, changes) = await StoreAsync(batch, refresh, cancellationToken);
                 for (var i = 0; i < batch.Count; i++)
                 {
                     batch[i].Done!.TrySetResult(receipts[i]);
                 }
 
-                foreach (var incidentId in announced)
+                foreach (var change in changes)
                 {
-                    pipeline.Enqueue(incidentId);
+                    if (change.Announce)
+                    {
+                        pipeline.Enqueue(change.Id);
+                    }
+                    else if (change.CountOnly)
+                    {
+                        pipeline.EnqueueCountChange(change.Id);
+                    }
                 }
 
                 metrics.CommitDuration.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
@@ -212,7 +221,7 @@ internal sealed partial class AlertWriter(
     private static bool IsTransient(Exception ex) =>
         ex is DbUpdateException or InvalidOperationException or System.Data.Common.DbException or TimeoutException or StaleIncidentException;
 
-    private async Task<(List<IReadOnlyList<AlertReceipt>> Receipts, List<long> Announced)> StoreAsync(
+    private async Task<(List<IReadOnlyList<AlertReceipt>> Receipts, List<IncidentChange> Changes)> StoreAsync(
         List<PendingWrite> batch, bool refresh, CancellationToken cancellationToken)
     {
         await using var scope = scopes.CreateAsyncScope();
@@ -320,9 +329,11 @@ internal sealed partial class AlertWriter(
             }
         }
 
-        if (changes.Count > 0)
+        // A count refresh of an incident that got no alert in this commit has nothing to write.
+        var written = changes.Where(c => c.Existing is null || c.Added > 0 || c.Announce || c.Close).ToList();
+        if (written.Count > 0)
         {
-            await _store.WriteAsync(db, changes, alerts, timeline, now, cancellationToken);
+            await _store.WriteAsync(db, written, alerts, timeline, now, cancellationToken);
         }
 
         foreach (var group in fresh.GroupBy(x => x.Source, StringComparer.Ordinal))
@@ -330,14 +341,9 @@ internal sealed partial class AlertWriter(
             metrics.AlertsStored.WithLabels(group.Key).Inc(group.Count());
         }
 
-        var announced = new List<long>();
         foreach (var change in changes)
         {
             Remember(change, now);
-            if (change.Announce)
-            {
-                announced.Add(change.Id);
-            }
         }
 
         var receipts = batch.Select(b => (IReadOnlyList<AlertReceipt>)b.Alerts
@@ -345,7 +351,7 @@ internal sealed partial class AlertWriter(
                 ? new AlertReceipt(a.Id!, incidentId, Duplicate: true)
                 : new AlertReceipt(a.Id!, assigned[a.Id!].Id, Duplicate: false))
             .ToList()).ToList();
-        return (receipts, announced);
+        return (receipts, changes);
     }
 
     private static IncidentChange Track(OpenIncident open) => new()
@@ -438,7 +444,7 @@ internal sealed partial class AlertWriter(
         {
             if (change.Existing is { } open && !change.Announce && change.Added > 0 && now - open.AnnouncedAt >= interval)
             {
-                change.Announce = true;
+                change.CountOnly = true;
             }
         }
 
@@ -453,7 +459,7 @@ internal sealed partial class AlertWriter(
             if (!touched.Contains(open) && now - open.AnnouncedAt >= interval)
             {
                 var change = Track(open);
-                change.Announce = true;
+                change.CountOnly = true;
                 changes.Add(change);
             }
         }
@@ -483,7 +489,7 @@ internal sealed partial class AlertWriter(
             open.Tags = change.Tags;
             open.Pod = change.Pod;
             open.LastContainerId = change.LastContainerId;
-            if (change.Announce)
+            if (change.Announce || change.CountOnly)
             {
                 open.AnnouncedAt = now;
                 _unannounced.Remove(open);

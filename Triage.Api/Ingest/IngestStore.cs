@@ -47,7 +47,10 @@ internal sealed class IncidentChange
     /// <summary>Bump the version, flag it for the pipeline and enqueue it after the commit.</summary>
     public bool Announce { get; set; }
 
-    /// <summary>Only the alert count and times changed since the last announcement.</summary>
+    /// <summary>
+    /// Only the alert count and times changed since the last announcement, and the refresh interval is up: enqueue it
+    /// for the steps that show them, without flagging it or bumping its version.
+    /// </summary>
     public bool CountOnly { get; set; }
 }
 

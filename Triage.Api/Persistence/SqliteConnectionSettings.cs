@@ -12,12 +12,15 @@ namespace Triage.Api.Persistence;
 /// ingest benchmark showed those sleeps on the request path. With it SQLite waits for the lock in steps of 1–100 ms.
 /// <c>synchronous = FULL</c>: in WAL mode NORMAL does not sync the log on commit, so an answered alert could be lost
 /// to a power cut; FULL syncs on every commit, and the writer's group commit shares that cost across requests.
+/// <c>mmap_size</c>: pages are read from a shared memory map instead of being copied in by a read system call per page
+/// missing from the connection's small cache; the ingest profile spent about a tenth of its time in those copies.
+/// Writes still go through the WAL, so durability is unchanged.
 /// </remarks>
 internal sealed class SqliteConnectionSettings : DbConnectionInterceptor
 {
     public static readonly SqliteConnectionSettings Instance = new();
 
-    private const string Pragmas = "PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL;";
+    private const string Pragmas = "PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL; PRAGMA mmap_size = 268435456;";
 
     public override void ConnectionOpened(DbConnection connection, ConnectionEndEventData eventData)
     {

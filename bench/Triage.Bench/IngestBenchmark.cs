@@ -82,10 +82,29 @@ internal static class IngestBenchmark
         public double CpuMsPerAlert => CpuSeconds * 1000 / Math.Max(1, Outcome.Alerts);
     }
 
-    private static async Task<double> CpuAfterAsync(Process process, int seconds)
+    /// <summary>
+    /// Waits until the primed incidents have been through the pipeline (enriched, routed, carded, escalation
+    /// scheduled): <c>triage_pipeline_pending</c> reads 0 on three scrapes in a row.
+    /// </summary>
+    private static async Task WaitPipelineIdleAsync(Uri metrics, string target)
     {
-        await Task.Delay(TimeSpan.FromSeconds(seconds));
-        return CpuSeconds(process);
+        using var client = new HttpClient();
+        var started = Stopwatch.GetTimestamp();
+        var idleScrapes = 0;
+        while (idleScrapes < 3)
+        {
+            if (Stopwatch.GetElapsedTime(started) > TimeSpan.FromMinutes(3))
+            {
+                throw new TimeoutException($"{target}: the incident pipeline did not catch up with the primed incidents within 3 minutes");
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(500));
+            var text = await client.GetStringAsync(metrics);
+            var line = text.Split('\n').FirstOrDefault(l => l.StartsWith("triage_pipeline_pending ", StringComparison.Ordinal));
+            idleScrapes = line is not null && double.Parse(line["triage_pipeline_pending ".Length..], CultureInfo.InvariantCulture) == 0 ? idleScrapes + 1 : 0;
+        }
+
+        Console.Error.WriteLine($"{target}: primed {IngestWorkload.Fingerprints} incidents, pipeline idle after {Stopwatch.GetElapsedTime(started).TotalSeconds:F1} s");
     }
 
     /// <summary>utime + stime of a process from /proc/&lt;pid&gt;/stat, in seconds (USER_HZ is 100 on Linux).</summary>
@@ -129,11 +148,13 @@ internal static class IngestBenchmark
             {
                 await WaitReadyAsync(new Uri($"http://127.0.0.1:{port}/readyz"), service, Path.Combine(dir, "service.log"));
                 Console.Error.WriteLine($"{target}: pid {service.Id} ready in {Stopwatch.GetElapsedTime(started).TotalSeconds:F1} s; {batch} alert(s)/request, {connections} connections, {warmup}+{seconds} s");
-                var cpuAtMeasure = CpuAfterAsync(service, warmup);
+                var cpuAtMeasure = 0.0;
                 outcome = await LoadGenerator.RunAsync(new Uri($"http://127.0.0.1:{port}/api/v1/ingest/falco"),
                     new AuthenticationHeaderValue("Bearer", FalcoToken), IngestWorkload.FalcoBody, batch, connections,
-                    TimeSpan.FromSeconds(warmup), TimeSpan.FromSeconds(seconds), seed);
-                cpu = CpuSeconds(service) - await cpuAtMeasure;
+                    TimeSpan.FromSeconds(warmup), TimeSpan.FromSeconds(seconds), seed,
+                    () => WaitPipelineIdleAsync(new Uri($"http://127.0.0.1:{port}/metrics"), target),
+                    () => cpuAtMeasure = CpuSeconds(service));
+                cpu = CpuSeconds(service) - cpuAtMeasure;
             }
             finally
             {
@@ -174,10 +195,11 @@ internal static class IngestBenchmark
         {
             await WaitReadyAsync(new Uri($"http://127.0.0.1:{port}/-/ready"), service, Path.Combine(dir, "alertmanager.log"));
             Console.Error.WriteLine($"alertmanager: pid {service.Id} ready; {batch} alert(s)/request, {connections} connections, {warmup}+{seconds} s");
-            var cpuAtMeasure = CpuAfterAsync(service, warmup);
+            var cpuAtMeasure = 0.0;
             var outcome = await LoadGenerator.RunAsync(new Uri($"http://127.0.0.1:{port}/api/v2/alerts"), null,
-                IngestWorkload.AlertmanagerBody, batch, connections, TimeSpan.FromSeconds(warmup), TimeSpan.FromSeconds(seconds), seed);
-            var cpu = CpuSeconds(service) - await cpuAtMeasure;
+                IngestWorkload.AlertmanagerBody, batch, connections, TimeSpan.FromSeconds(warmup), TimeSpan.FromSeconds(seconds), seed,
+                () => Task.CompletedTask, () => cpuAtMeasure = CpuSeconds(service));
+            var cpu = CpuSeconds(service) - cpuAtMeasure;
             Console.Error.WriteLine($"alertmanager: {Summary(outcome)}");
             return new Cell("Alertmanager 0.25 (memory)", batch, outcome, cpu, null, null, null);
         }
@@ -197,7 +219,7 @@ internal static class IngestBenchmark
     {
         var inv = CultureInfo.InvariantCulture;
         var text = new StringBuilder();
-        text.AppendLine(inv, $"{connections} connections, {warmup} s warm-up then {seconds} s measured per cell; latency in ms per request.");
+        text.AppendLine(inv, $"{connections} connections; every fingerprint primed once and the pipeline idle, then {warmup} s warm-up and {seconds} s measured per cell; latency in ms per request.");
         text.AppendLine();
         text.AppendLine("| target | alerts/request | requests | alerts/s | p50 ms | p99 ms | errors | server CPU ms/alert | distinct sent | stored | incidents / fingerprints |");
         text.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|");

@@ -12,6 +12,9 @@ internal static class IngestWorkload
 {
     public static int Fingerprints => Rules.Length * Namespaces.Length * Apps.Length;
 
+    /// <summary>Replica pods per Deployment.</summary>
+    public const int Replicas = 3;
+
     private const string PodAlphabet = "bcdfghjklmnpqrstvwxz2456789";
 
     private static readonly (string Name, string Priority, string Tags, string Proc, string Parent, string Cmdline)[] Rules =

@@ -25,9 +25,21 @@ internal static class LoadGenerator
     /// <summary>Share of requests that resend an earlier body byte for byte (a sender's retry).</summary>
     private const double RetryShare = 0.10;
 
+    /// <summary>Alerts per request while priming (not measured).</summary>
+    private const int PrimingBatch = 100;
+
+    /// <summary>
+    /// Primes every fingerprint once from each replica pod, waits for <paramref name="settle"/>, then runs the closed loop: <paramref name="warmup"/>
+    /// unmeasured, then <paramref name="duration"/> measured; <paramref name="atMeasureStart"/> runs when measuring begins.
+    /// </summary>
+    /// <remarks>
+    /// Priming makes the measured window the steady state both peers see in production: the incidents (Alertmanager's
+    /// groups) already exist and new alerts join them. Without it the window mostly opened incidents, which runs
+    /// enrichment, routing, chat and escalation scheduling once per fingerprint, a cost the peer does not have.
+    /// </remarks>
     public static async Task<LoadOutcome> RunAsync(
         Uri url, AuthenticationHeaderValue? auth, Func<DateTimeOffset, ReadOnlySpan<IngestWorkload.AlertEvent>, byte[]> render,
-        int alertsPerRequest, int connections, TimeSpan warmup, TimeSpan duration, int seed)
+        int alertsPerRequest, int connections, TimeSpan warmup, TimeSpan duration, int seed, Func<Task> settle, Action atMeasureStart)
     {
         using var handler = new SocketsHttpHandler
         {
@@ -39,9 +51,26 @@ internal static class LoadGenerator
         using var client = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(60) };
         var baseTime = new DateTimeOffset(DateTimeOffset.UtcNow.Ticks / TimeSpan.TicksPerSecond * TimeSpan.TicksPerSecond, TimeSpan.Zero);
         var sequence = 0L;
+        var primed = 0L;
+        var priming = Enumerable.Range(0, IngestWorkload.Fingerprints)
+            .SelectMany(f => Enumerable.Range(0, IngestWorkload.Replicas).Select(r => (Fingerprint: f, Replica: r))).ToList();
+        foreach (var chunk in priming.Chunk(PrimingBatch))
+        {
+            var events = chunk.Select(p => new IngestWorkload.AlertEvent(p.Fingerprint, p.Replica, ++sequence)).ToArray();
+            using var content = new ByteArrayContent(render(baseTime, events));
+            content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+            using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = content };
+            request.Headers.Authorization = auth;
+            using var response = await client.SendAsync(request);
+            response.EnsureSuccessStatusCode();
+            primed += events.Length;
+        }
+
+        await settle();
         var started = Stopwatch.GetTimestamp();
         var measureFrom = started + (long)(warmup.TotalSeconds * Stopwatch.Frequency);
         var stopAt = measureFrom + (long)(duration.TotalSeconds * Stopwatch.Frequency);
+        var measureStart = Task.Delay(warmup).ContinueWith(_ => atMeasureStart(), TaskScheduler.Default);
 
         async Task<LoopStats> LoopAsync(int loop)
         {
@@ -58,7 +87,7 @@ internal static class LoadGenerator
                     for (var i = 0; i < events.Length; i++)
                     {
                         events[i] = new IngestWorkload.AlertEvent(
-                            random.Next(IngestWorkload.Fingerprints), random.Next(3), Interlocked.Increment(ref sequence));
+                            random.Next(IngestWorkload.Fingerprints), random.Next(IngestWorkload.Replicas), Interlocked.Increment(ref sequence));
                     }
 
                     body = render(baseTime, events);
@@ -134,6 +163,7 @@ internal static class LoadGenerator
         }
 
         var loops = await Task.WhenAll(Enumerable.Range(0, connections).Select(i => Task.Run(() => LoopAsync(i))));
+        await measureStart;
         var latency = new Percentiles("latency");
         foreach (var sample in loops.SelectMany(l => l.Latencies))
         {
@@ -144,7 +174,7 @@ internal static class LoadGenerator
         var seconds = (double)(Math.Max(lastEnd, stopAt) - measureFrom) / Stopwatch.Frequency;
         return new LoadOutcome(
             loops.Sum(l => l.Requests), loops.Sum(l => l.Alerts), loops.Sum(l => l.Errors), seconds, latency,
-            loops.Sum(l => l.DistinctSent), loops.Sum(l => l.DistinctAcknowledged), loops.Sum(l => l.TotalAcknowledged), loops.Select(l => l.FirstError).FirstOrDefault(e => e is not null));
+            primed + loops.Sum(l => l.DistinctSent), primed + loops.Sum(l => l.DistinctAcknowledged), primed + loops.Sum(l => l.TotalAcknowledged), loops.Select(l => l.FirstError).FirstOrDefault(e => e is not null));
     }
 
     private sealed class LoopStats

@@ -70,6 +70,15 @@ public sealed class SlackChatTests
         await using var chat = await ChatHarness.StartAsync(extraYaml: "ingest:\n  count_refresh_interval: 1s\n");
         var (id, card) = await chat.IncidentAsync(Ct);
         await chat.Host.WaitForPipelineAsync();
+
+        // Slack has the card, but the outbox may not have recorded it yet: a stop before that hands the post back, and
+        // the restarted dispatcher posts it again (at-least-once), so the update would edit that second post.
+        for (var recorded = DateTime.UtcNow.AddSeconds(20); DateTime.UtcNow < recorded && !await chat.Host.QueryAsync(db => db.Set<OutboxMessage>()
+            .AnyAsync(m => m.IncidentId == id && m.Channel == "slack" && m.Kind == "card" && m.Status == OutboxStatus.Delivered, Ct));)
+        {
+            await Task.Delay(20, Ct);
+        }
+
         var dispatcher = chat.Host.App.Services.GetServices<IHostedService>().OfType<OutboxDispatcher>().Single();
         await dispatcher.StopAsync(Ct);
 

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -23,9 +24,53 @@ public sealed class IncidentPipelineTests : IAsyncLifetime
         await _database.DisposeAsync();
     }
 
-    private IncidentPipeline Pipeline(IIncidentObserver observer, int workers) =>
-        new(_services.GetRequiredService<IServiceScopeFactory>(), [observer], new IncidentPipelineOptions { Workers = workers },
+    private IncidentPipeline Pipeline(IIncidentObserver observer, int workers) => Pipeline([observer], workers);
+
+    private IncidentPipeline Pipeline(IIncidentObserver[] observers, int workers) =>
+        new(_services.GetRequiredService<IServiceScopeFactory>(), observers, new IncidentPipelineOptions { Workers = workers },
             TimeProvider.System, NullLogger<IncidentPipeline>.Instance);
+
+    [Fact]
+    public async Task EnqueueCountChange_RunsOnlyStepsThatShowTheCount_AndAFullChangeWins()
+    {
+        var counted = await _database.AddIncidentAsync();
+        var changed = await _database.AddIncidentAsync(i => i.NeedsProcessing = true);
+        var routing = new RecordingObserver(showsAlertCount: false);
+        var card = new RecordingObserver(showsAlertCount: true);
+        var pipeline = Pipeline([routing, card], workers: 1);
+        using var stop = new CancellationTokenSource();
+
+        // Queued before the workers start: the flagged incident gets a count change and then its full change.
+        pipeline.EnqueueCountChange(counted);
+        pipeline.EnqueueCountChange(changed);
+        pipeline.Enqueue(changed);
+        await pipeline.StartAsync(stop.Token);
+        for (var deadline = DateTime.UtcNow.AddSeconds(10); (pipeline.Pending > 0 || card.Runs.Count < 2) && DateTime.UtcNow < deadline;)
+        {
+            await Task.Delay(10, TestContext.Current.CancellationToken);
+        }
+
+        await pipeline.StopAsync(CancellationToken.None);
+        Assert.Equal([changed], routing.Runs);
+        Assert.Equal([counted, changed], card.Runs.Order());
+        await using var db = _database.NewContext();
+        Assert.False(await db.Incidents.AnyAsync(i => i.NeedsProcessing, TestContext.Current.CancellationToken));
+    }
+
+    private sealed class RecordingObserver(bool showsAlertCount) : IIncidentObserver
+    {
+        public int Order => showsAlertCount ? 300 : 200;
+
+        public bool ShowsAlertCount => showsAlertCount;
+
+        public ConcurrentQueue<long> Runs { get; } = new();
+
+        public Task ProcessAsync(long incidentId, CancellationToken cancellationToken)
+        {
+            Runs.Enqueue(incidentId);
+            return Task.CompletedTask;
+        }
+    }
 
     [Fact]
     public async Task SlowIncident_DoesNotHoldBackAnother_AndOneIncidentNeverRunsTwiceAtOnce()

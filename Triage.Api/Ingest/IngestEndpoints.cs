@@ -87,7 +87,8 @@ internal static class IngestEndpoints
     /// <summary>
     /// The common case, a well-formed body within the limits, read straight from the bytes; null for anything else
     /// (malformed, mistyped, empty, not objects, too many alerts), which <see cref="ReadExplainingErrors{T}"/> then reads
-    /// again to name the exact place of each error. Reading through a <see cref="JsonDocument"/> first cost about twice.
+    /// again to name the exact place of each error. Reading every body through a <see cref="JsonDocument"/> first
+    /// parsed it twice.
     /// </summary>
     private static List<T>? TryReadWellFormed<T>(ReadOnlySpan<byte> body, IngestOptions options)
         where T : class

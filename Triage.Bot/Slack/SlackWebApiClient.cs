@@ -167,10 +167,12 @@ public sealed partial class SlackWebApiClient
             // chat.postMessage is rate-limited per channel (Slack's "Special" tier: about one message per second per
             // channel), the other methods per method and workspace (tiers). Pacing posts per method as well would hold
             // a new incident's card in one channel behind replies in another. A 429 blocks the whole method.
-            var (pacer, key) = channel is not null && method == "chat.postMessage" ? (_channelPacer, channel) : (_methodPacer, method);
+            // A method's own pace already holds its 429 block (BlockUntil moves it); a channel's pace does not.
+            var perChannel = channel is not null && method == "chat.postMessage";
+            var (pacer, key) = perChannel ? (_channelPacer, channel!) : (_methodPacer, method);
             if (background)
             {
-                var blocked = _methodPacer.BlockedFor(method);
+                var blocked = perChannel ? _methodPacer.BlockedFor(method) : TimeSpan.Zero;
                 if (blocked > TimeSpan.Zero || !pacer.TryReserveNow(key, KeptForUrgent, out blocked))
                 {
                     throw new ChatDeferredException($"Slack {method} deferred {blocked.TotalSeconds:0.#}s: the pace is kept for new cards", blocked);
@@ -178,7 +180,7 @@ public sealed partial class SlackWebApiClient
             }
             else
             {
-                await Task.WhenAll(pacer.WaitAsync(key, ct), _methodPacer.WaitUntilUnblockedAsync(method, ct));
+                await Task.WhenAll(pacer.WaitAsync(key, ct), perChannel ? _methodPacer.WaitUntilUnblockedAsync(method, ct) : Task.CompletedTask);
             }
 
             using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(_options.BaseUrl, method));

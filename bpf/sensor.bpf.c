@@ -56,6 +56,14 @@ struct {
 	__type(value, struct path_prefix);
 } open_prefixes SEC(".maps");
 
+/* An open is also reported when its path ends with one of these (rules on fd.name endswith, fd.filename). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_PREFIXES);
+	__type(key, __u32);
+	__type(value, struct path_prefix);
+} open_suffixes SEC(".maps");
+
 /* Syscall entered, waiting for its exit to learn the result. Keyed by thread id. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -374,10 +382,13 @@ int enter_connect(struct trace_event_raw_sys_enter *ctx)
 SEC("tp/syscalls/sys_exit_connect")
 int exit_connect(struct trace_event_raw_sys_exit *ctx) { return finish(ctx); }
 
-static __always_inline int path_watched(struct event *e)
+/* The watched paths come from the loaded rules (user space derives them from the rules' fd.name, fd.directory and
+ * fd.filename conditions): an open is reported when its path, as the process passed it, starts with a watched prefix
+ * or ends with a watched suffix. len is bpf_probe_read_user_str's result (bytes with the NUL). */
+static __always_inline int path_watched(struct event *e, long len)
 {
 	struct sensor_config *c = cfg();
-	__u32 n, i, j;
+	__u32 n, i, j, plen;
 
 	if (!c)
 		return 0;
@@ -403,6 +414,36 @@ static __always_inline int path_watched(struct event *e)
 		if (match)
 			return 1;
 	}
+	if (len <= 1)
+		return 0;
+	plen = (__u32)len - 1;
+	n = c->suffix_count;
+	for (i = 0; i < MAX_PREFIXES; i++) {
+		__u32 key = i;
+		struct path_prefix *p;
+		__u32 slen;
+		int match = 1;
+
+		if (i >= n)
+			break;
+		p = bpf_map_lookup_elem(&open_suffixes, &key);
+		if (!p)
+			break;
+		slen = p->len;
+		if (slen > plen || slen >= PREFIX_LEN)
+			continue;
+		/* Compared from the end: the last bytes tell paths apart soonest. */
+		for (j = 1; j < PREFIX_LEN; j++) {
+			if (j > slen)
+				break;
+			if (e->path[(plen - j) & (PATH_LEN - 1)] != p->text[(slen - j) & (PREFIX_LEN - 1)]) {
+				match = 0;
+				break;
+			}
+		}
+		if (match)
+			return 1;
+	}
 	return 0;
 }
 
@@ -413,14 +454,15 @@ static __always_inline int open_common(struct trace_event_raw_sys_enter *ctx, __
 {
 	struct task_struct *t = recordable(EV_OPEN);
 	struct event *e;
+	long len;
 
 	if (!t)
 		return 0;
 	e = new_scratch();
 	if (!e)
 		return 0;
-	bpf_probe_read_user_str(e->path, sizeof(e->path), upath);
-	if (!path_watched(e))
+	len = bpf_probe_read_user_str(e->path, sizeof(e->path), upath);
+	if (!path_watched(e, len))
 		return 0;
 	fill_syscall(e, t, EV_OPEN, nr, ctx, nargs);
 	e->args[5] = flags; /* open flags, whatever the syscall's argument order */

@@ -9,8 +9,8 @@
 #define PATH2_LEN 128
 #define ARGV_LEN 512
 #define ADDR_LEN 28
-#define MAX_PREFIXES 16
-#define PREFIX_LEN 64
+#define MAX_PREFIXES 16 /* also the number of suffixes */
+#define PREFIX_LEN 64   /* a pattern holds at most PREFIX_LEN - 1 bytes */
 
 /* Event kinds; also the index of the interest table and of the drop counters. */
 enum event_kind {
@@ -80,6 +80,7 @@ struct sensor_config {
 	__u32 container_only;  /* 1: syscall events only from processes outside the host mount namespace */
 	__u32 host_mntns;
 	__u32 prefix_count;    /* number of watched path prefixes in use */
+	__u32 suffix_count;    /* number of watched path suffixes in use */
 };
 
 struct path_prefix {

@@ -44,6 +44,12 @@ internal sealed class RuleDetector(RuleSet rules, string node, EnforcementPolicy
             .ToHashSet();
     }
 
+    /// <summary>
+    /// The open paths the kernel should report: those some loaded rule can match, widened to fit the kernel's tables.
+    /// </summary>
+    public static PathPatterns WatchedOpenPaths(RuleSet rules) =>
+        rules.OpenPaths.Fit(KernelProbe.MaxPathPatterns, KernelProbe.MaxPathPatternBytes);
+
     /// <summary>Alerts for the rules that fire on <paramref name="e"/> (not thread-safe: one pipeline thread).</summary>
     public IReadOnlyList<NativeAlert> Detect(SensorEvent e)
     {

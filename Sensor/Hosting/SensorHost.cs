@@ -43,9 +43,12 @@ internal sealed class SensorSettings
     public string? RulesConfig { get; set; }
     public bool ContainerOnly { get; set; }
 
-    /// <summary>Path prefixes whose opens the kernel reports (the rules' file conditions need them).</summary>
-    public List<string> WatchPaths { get; set; } =
-        ["/etc/", "/root/", "/proc/", "/var/run/secrets/", "/run/secrets/", "/home/", "/sys/fs/cgroup", "/dev/"];
+    /// <summary>
+    /// Path prefixes whose opens the kernel reports, replacing the paths derived from the loaded rules (their fd.name,
+    /// fd.directory and fd.filename conditions; see <see cref="Sensor.Rules.OpenPathAnalysis"/>). Unset by default:
+    /// the kernel then reports exactly the opens some rule could match. At most 16, each at most 63 bytes.
+    /// </summary>
+    public List<string>? WatchPaths { get; set; }
 
     public string? ObjectPath { get; set; }
     public string? ContainersConf { get; set; }
@@ -103,6 +106,13 @@ internal static partial class SensorHost
         var settingProblems = settings.Kubernetes.Problems().ToList();
         if (settings.HeartbeatSeconds < 1)
             settingProblems.Add("Sensor:HeartbeatSeconds must be at least 1");
+        if (settings.WatchPaths is { Count: > KernelProbe.MaxPathPatterns })
+            settingProblems.Add($"Sensor:WatchPaths has {settings.WatchPaths.Count} prefixes; the kernel holds at most {KernelProbe.MaxPathPatterns}");
+        foreach (var path in settings.WatchPaths ?? [])
+        {
+            if (System.Text.Encoding.UTF8.GetByteCount(path) > KernelProbe.MaxPathPatternBytes)
+                settingProblems.Add($"Sensor:WatchPaths: '{path}' is longer than {KernelProbe.MaxPathPatternBytes} bytes");
+        }
         if (settingProblems.Count > 0)
         {
             Console.Error.WriteLine("sensor: " + string.Join("; ", settingProblems));
@@ -120,6 +130,9 @@ internal static partial class SensorHost
         var rules = rulesConfig?.LoadRules() ?? RuleDetector.Load(
             settings.Rules.Count > 0 ? settings.Rules : RuleDetector.DefaultPaths(), settings.Node).Rules;
         var kinds = new RuleDetector(rules, settings.Node).RequiredKinds();
+        var watched = settings.WatchPaths is { Count: > 0 } configured
+            ? new Sensor.Rules.PathPatterns(configured, [])
+            : RuleDetector.WatchedOpenPaths(rules);
         var channel = Channel.CreateBounded<KernelEvent>(new BoundedChannelOptions(65_536)
         {
             SingleReader = true,
@@ -131,7 +144,8 @@ internal static partial class SensorHost
             ObjectPath = objectPath,
             Kinds = kinds,
             ContainerOnly = settings.ContainerOnly,
-            WatchedPathPrefixes = settings.WatchPaths,
+            WatchedPathPrefixes = watched.Prefixes,
+            WatchedPathSuffixes = watched.Suffixes,
         }, channel.Writer, time);
         // Enforcement acts through the probe's kernel maps (IKernelEnforcement); off unless the rules config enables it.
         var enforcement = new Sensor.Rules.Enforcement.EnforcementPolicy(
@@ -141,6 +155,8 @@ internal static partial class SensorHost
         LogStarted(log, detector.Rules.Rules.Count, activeKinds, settings.ServiceUrl);
         foreach (var missing in probe.Unavailable)
             LogHookMissing(log, missing);
+        if (probe.ActiveKinds.Contains(EventKind.Open))
+            LogWatchedPaths(log, settings.WatchPaths is { Count: > 0 } ? "Sensor:WatchPaths" : "the loaded rules", watched);
 
         var table = new ProcessTable(time);
         table.SeedFromProc();
@@ -271,6 +287,9 @@ internal static partial class SensorHost
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Kubernetes pods: off (no Sensor:Kubernetes settings and not in a cluster); pod context from container runtime labels only")]
     private static partial void LogKubernetesOff(ILogger logger);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Opens reported (from {Source}): {Paths}")]
+    private static partial void LogWatchedPaths(ILogger logger, string source, Sensor.Rules.PathPatterns paths);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Hook not available on this kernel: {What}")]
     private static partial void LogHookMissing(ILogger logger, string what);

@@ -20,8 +20,12 @@ internal sealed record KernelProbeOptions
     /// <summary>Report syscall events only from processes outside the host's mount namespace.</summary>
     public bool ContainerOnly { get; init; }
 
-    /// <summary>Path prefixes whose opens are reported (at most 16, each at most 63 bytes).</summary>
+    /// <summary>Opens are reported when the path starts with one of these (at most <see cref="KernelProbe.MaxPathPatterns"/>,
+    /// each at most <see cref="KernelProbe.MaxPathPatternBytes"/> bytes; more is an error, not a silent cut).</summary>
     public IReadOnlyList<string> WatchedPathPrefixes { get; init; } = [];
+
+    /// <summary>Opens are also reported when the path ends with one of these (same limits).</summary>
+    public IReadOnlyList<string> WatchedPathSuffixes { get; init; } = [];
 
     /// <summary>Ring buffer size in bytes (power of two). Default 8 MiB.</summary>
     public uint RingBufferBytes { get; init; } = 8u << 20;
@@ -37,6 +41,12 @@ internal sealed record KernelProbeOptions
 /// </summary>
 internal sealed class KernelProbe : IKernelEnforcement, IAsyncDisposable
 {
+    /// <summary>Watched open path prefixes (and, separately, suffixes) the kernel's tables hold (MAX_PREFIXES).</summary>
+    public const int MaxPathPatterns = 16;
+
+    /// <summary>Bytes of one watched path pattern (PREFIX_LEN - 1).</summary>
+    public const int MaxPathPatternBytes = 63;
+
     private static readonly Dictionary<EventKind, string[]> Programs = new()
     {
         [EventKind.Exec] = ["handle_exec"],
@@ -90,19 +100,12 @@ internal sealed class KernelProbe : IKernelEnforcement, IAsyncDisposable
             ContainerOnly = options.ContainerOnly ? 1u : 0u,
             // The sensor runs in the host mount namespace (pid 1 may not be readable from a sandboxed root).
             HostMntNs = NamespaceInode("/proc/self/ns/mnt"),
-            PrefixCount = (uint)Math.Min(options.WatchedPathPrefixes.Count, 16),
+            PrefixCount = (uint)options.WatchedPathPrefixes.Count,
+            SuffixCount = (uint)options.WatchedPathSuffixes.Count,
         };
         obj.Map("sensor_cfg").Update(0u, config);
-        for (var i = 0; i < config.PrefixCount; i++)
-        {
-            var prefix = new RawPathPrefix();
-            var bytes = System.Text.Encoding.UTF8.GetBytes(options.WatchedPathPrefixes[i]);
-            var n = Math.Min(bytes.Length, 63);
-            prefix.Len = (uint)n;
-            for (var j = 0; j < n; j++)
-                prefix.Text[j] = bytes[j];
-            obj.Map("open_prefixes").Update((uint)i, prefix);
-        }
+        WritePatterns(obj.Map("open_prefixes"), options.WatchedPathPrefixes);
+        WritePatterns(obj.Map("open_suffixes"), options.WatchedPathSuffixes);
 
         var wanted = new HashSet<EventKind>(options.Kinds) { EventKind.Exec, EventKind.Fork, EventKind.Exit };
         var unavailable = new List<string>();
@@ -161,6 +164,8 @@ internal sealed class KernelProbe : IKernelEnforcement, IAsyncDisposable
     /// <summary>Loads and attaches. Throws <see cref="BpfException"/> or <see cref="InvalidOperationException"/> with a plain reason.</summary>
     public static unsafe KernelProbe Start(KernelProbeOptions options, ChannelWriter<KernelEvent> writer, TimeProvider time)
     {
+        CheckPatterns("prefixes", options.WatchedPathPrefixes);
+        CheckPatterns("suffixes", options.WatchedPathSuffixes);
         var obj = BpfObject.Open(options.ObjectPath);
         try
         {
@@ -276,6 +281,32 @@ internal sealed class KernelProbe : IKernelEnforcement, IAsyncDisposable
         for (var i = 0; i < bytes.Length; i++)
             key.Addr[i] = bytes[i];
         return key;
+    }
+
+    // Cutting a pattern here would change what is watched behind the caller's back (a cut suffix matches other paths,
+    // a dropped prefix misses opens): callers fit their patterns first (PathPatterns.Fit).
+    private static void CheckPatterns(string what, IReadOnlyList<string> patterns)
+    {
+        if (patterns.Count > MaxPathPatterns)
+            throw new InvalidOperationException($"{patterns.Count} watched path {what}: the kernel holds at most {MaxPathPatterns}");
+        foreach (var p in patterns)
+        {
+            if (System.Text.Encoding.UTF8.GetByteCount(p) > MaxPathPatternBytes)
+                throw new InvalidOperationException($"watched path {what}: '{p}' is longer than {MaxPathPatternBytes} bytes");
+        }
+    }
+
+    private static unsafe void WritePatterns(BpfMap map, IReadOnlyList<string> patterns)
+    {
+        for (var i = 0; i < patterns.Count; i++)
+        {
+            var pattern = new RawPathPrefix();
+            var bytes = System.Text.Encoding.UTF8.GetBytes(patterns[i]);
+            pattern.Len = (uint)bytes.Length;
+            for (var j = 0; j < bytes.Length; j++)
+                pattern.Text[j] = bytes[j];
+            map.Update((uint)i, pattern);
+        }
     }
 
     private static uint NamespaceInode(string path)

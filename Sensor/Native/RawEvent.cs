@@ -51,6 +51,7 @@ internal struct RawConfig
     public uint ContainerOnly;
     public uint HostMntNs;
     public uint PrefixCount;
+    public uint SuffixCount;
 }
 
 /// <summary>Mirror of <c>struct path_prefix</c>.</summary>

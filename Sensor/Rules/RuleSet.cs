@@ -44,6 +44,9 @@ internal sealed class CompiledRule
     public required Func<EventView, bool> Condition { get; init; }
     public required EventTypeSet EventTypes { get; init; }
 
+    /// <summary>The open paths this rule can match (see <see cref="OpenPathAnalysis"/>); every path unless derived.</summary>
+    public PathPatterns OpenPaths { get; init; } = PathPatterns.Everything;
+
     /// <summary>Per indexed event type, the condition with evt.type tests folded away; null when it can never match.</summary>
     public IReadOnlyDictionary<string, Func<EventView, bool>?> SpecializedConditions { get; init; } =
         new Dictionary<string, Func<EventView, bool>?>();
@@ -85,6 +88,9 @@ internal sealed class RuleSet
 
         var required = rules.Aggregate(EventTypeSet.Of([]), (acc, r) => acc.Union(r.EventTypes));
         RequiredEventTypes = required;
+        OpenPaths = rules
+            .Where(r => OpenPathAnalysis.OpenTypes.Any(r.EventTypes.Contains))
+            .Aggregate(PathPatterns.Nothing, (acc, r) => acc.Union(r.OpenPaths));
 
         // Types named by any rule get their own bucket (specific rules plus the rules that match "all except ...");
         // any other type only reaches the complement rules.
@@ -122,6 +128,9 @@ internal sealed class RuleSet
     /// report all syscalls but those listed.
     /// </summary>
     public EventTypeSet RequiredEventTypes { get; }
+
+    /// <summary>The paths of opens some loaded rule can match: the kernel's watched open paths by default.</summary>
+    public PathPatterns OpenPaths { get; }
 
     /// <summary>The rules that can match an event of <paramref name="type"/>, in load order.</summary>
     public CompiledRule[] RulesFor(string type) => _byType.TryGetValue(type, out var rules) ? rules : _otherTypes;

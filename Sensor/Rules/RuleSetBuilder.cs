@@ -15,7 +15,9 @@ internal static class RuleSetBuilder
         RuleEngineOptions options)
     {
         var warnings = new List<LoadWarning>(loadWarnings);
-        var compiler = new ConditionCompiler(macros, ResolveLists(lists));
+        var resolvedLists = ResolveLists(lists);
+        var compiler = new ConditionCompiler(macros, resolvedLists);
+        var openPaths = new OpenPathAnalysis(macros, resolvedLists);
         var rules = new List<CompiledRule>();
         var skipped = new List<SkippedRule>();
         var refused = new List<string>();
@@ -35,7 +37,8 @@ internal static class RuleSetBuilder
             }
 
             var issues = new List<CompileIssue>();
-            var condition = compiler.Compile(ConditionParser.Parse(definition.Condition.Text), definition.Condition, issues);
+            var ast = ConditionParser.Parse(definition.Condition.Text);
+            var condition = compiler.Compile(ast, definition.Condition, issues);
             var exceptions = CompileExceptions(definition, compiler, issues);
 
             var invalid = issues.FirstOrDefault(i => i.UnknownField is null);
@@ -110,6 +113,8 @@ internal static class RuleSetBuilder
                 Output = output,
                 Condition = eval,
                 EventTypes = condition.Types,
+                // Exceptions only narrow a rule further, so the condition alone bounds the paths it can match.
+                OpenPaths = OpenPathAnalysis.OpenTypes.Any(condition.Types.Contains) ? openPaths.Analyze(ast) : PathPatterns.Nothing,
                 Location = definition.Location,
                 Index = rules.Count,
             });

@@ -64,7 +64,9 @@ public sealed class KubernetesPodLiveTests(Podman podman) : IAsyncLifetime
         {
             ObjectPath = obj,
             Kinds = detector.RequiredKinds(),
-            WatchedPathPrefixes = ["/etc/"],
+            // As SensorHost does: the opens the loaded rules can match (here /etc/shadow and /etc/gshadow).
+            WatchedPathPrefixes = RuleDetector.WatchedOpenPaths(detector.Rules).Prefixes,
+            WatchedPathSuffixes = RuleDetector.WatchedOpenPaths(detector.Rules).Suffixes,
             ContainerOnly = true,
         }, channel.Writer, time);
         var table = new ProcessTable(time);

@@ -56,7 +56,9 @@ public sealed class SensorPipelineTests(Podman podman)
         {
             ObjectPath = obj,
             Kinds = detector.RequiredKinds(),
-            WatchedPathPrefixes = ["/etc/"],
+            // As SensorHost does: the opens the loaded rules can match (here /etc/shadow and /etc/gshadow).
+            WatchedPathPrefixes = RuleDetector.WatchedOpenPaths(detector.Rules).Prefixes,
+            WatchedPathSuffixes = RuleDetector.WatchedOpenPaths(detector.Rules).Suffixes,
             // Other tests' sensors and containers share this machine: host syscalls would only put the pipeline behind.
             ContainerOnly = true,
         }, channel.Writer, time);

@@ -138,6 +138,64 @@ public sealed class KernelProbeTests
         }
     }
 
+    [Fact]
+    public async Task Start_OpensWithWatchedSuffix_AreReportedWhereverTheFileIs()
+    {
+        // Rules on fd.name endswith (~/.aws/credentials, release_agent) become suffixes: matched from the path's end.
+        var obj = Requires.Ebpf();
+        var dir = Directory.CreateTempSubdirectory("sensor-open-suffix-");
+        var suffix = $"/{Path.GetFileName(dir.FullName)}.cred";
+        var deep = Path.Combine(dir.FullName, "a", "b", "c") + suffix;
+        var shallow = Path.Combine(dir.FullName, "x") + suffix;
+        var near = Path.Combine(dir.FullName, "x") + suffix + ".bak";
+        var shorter = Path.Combine(dir.FullName, "x.cred");
+        foreach (var f in new[] { deep, shallow, near, shorter })
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(f)!);
+            await File.WriteAllTextAsync(f, "x", TestContext.Current.CancellationToken);
+        }
+
+        try
+        {
+            await using var collector = new EventCollector(new KernelProbeOptions
+            {
+                ObjectPath = obj,
+                Kinds = new HashSet<EventKind> { EventKind.Open },
+                WatchedPathPrefixes = ["/nonexistent-prefix/"],
+                WatchedPathSuffixes = ["/no-such-suffix", suffix],
+            });
+
+            var (shPid, code, _) = await Shell.Run("/bin/sh", "-c", $"/bin/busybox cat {near} {shorter} {deep} {shallow} >/dev/null; exit 0");
+            Assert.Equal(0, code);
+
+            var open = await collector.WaitFor(e => e.Kind == EventKind.Open && e.Path == deep, "open of the deep file");
+            await collector.WaitFor(e => e.Kind == EventKind.Open && e.Path == shallow, "open of the shallow file");
+            await collector.WaitFor(e => e.Kind == EventKind.Exit && e.Pid == shPid, "exit of the shell");
+            Assert.DoesNotContain(collector.Events, e => e.Kind == EventKind.Open && (e.Path == near || e.Path == shorter));
+            Assert.Equal("busybox", open.Comm);
+            Assert.True(open.Result >= 0, $"open returned {open.Result}");
+        }
+        finally
+        {
+            dir.Delete(true);
+        }
+    }
+
+    [Fact]
+    public void Start_TooManyWatchedPaths_FailsWithAPlainReason()
+    {
+        var obj = Requires.Ebpf();
+        var channel = System.Threading.Channels.Channel.CreateUnbounded<KernelEvent>();
+
+        var error = Assert.Throws<InvalidOperationException>(() => KernelProbe.Start(new KernelProbeOptions
+        {
+            ObjectPath = obj,
+            WatchedPathSuffixes = Enumerable.Range(0, KernelProbe.MaxPathPatterns + 1).Select(i => $"/s{i}").ToList(),
+        }, channel.Writer, TimeProvider.System));
+
+        Assert.Contains("at most 16", error.Message, StringComparison.Ordinal);
+    }
+
     private static uint NamespaceInode(string path)
     {
         var target = File.ResolveLinkTarget(path, returnFinalTarget: false)!.ToString(); // mnt:[4026531841]

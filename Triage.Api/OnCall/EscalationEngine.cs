@@ -139,6 +139,10 @@ internal sealed partial class EscalationEngine(
         var incidents = await db.Incidents.AsNoTracking().Where(i => ids.Contains(i.Id)).ToDictionaryAsync(i => i.Id, cancellationToken);
         var now = time.GetUtcNow();
         var paged = new List<(Firing Firing, string What)>();
+        // Every page of the batch, added to the context with one look for those already stored (Outbox.AddRangeAsync),
+        // and who is on call in each schedule: the whole batch pages at one "now", so each schedule is asked once.
+        var pages = new List<OutboxRequest>();
+        var onCallNow = new Dictionary<string, OnCallShift?>(StringComparer.Ordinal);
         var stops = new List<(Incident Incident, Escalation Escalation)>();
         var next = new List<EscalationTimer>();
         foreach (var firing in firings)
@@ -182,7 +186,7 @@ internal sealed partial class EscalationEngine(
                 continue;
             }
 
-            var what = await PageLevelAsync(db, incident, escalation, policy, level, now, cancellationToken);
+            var what = await PageLevelAsync(db, incident, escalation, policy, level, now, pages, onCallNow, cancellationToken);
             paged.Add((firing, what));
             if (escalation.State == EscalationState.Active)
             {
@@ -190,6 +194,7 @@ internal sealed partial class EscalationEngine(
             }
         }
 
+        await outbox.AddRangeAsync(db, pages, cancellationToken);
         await db.SaveChangesAsync(cancellationToken);
         if (paged.Count > 0)
         {
@@ -212,15 +217,19 @@ internal sealed partial class EscalationEngine(
         }
     }
 
-    /// <summary>Pages the current level of <paramref name="escalation"/> (not saved) and moves it on; returns what was paged.</summary>
+    /// <summary>
+    /// Pages the current level of <paramref name="escalation"/> (not saved; its outbox messages go to
+    /// <paramref name="pages"/>) and moves it on; returns what was paged.
+    /// </summary>
     private async Task<string> PageLevelAsync(TriageDbContext db, Incident incident, Escalation escalation,
-        EscalationPolicyOptions policy, EscalationLevelOptions level, DateTimeOffset now, CancellationToken cancellationToken)
+        EscalationPolicyOptions policy, EscalationLevelOptions level, DateTimeOffset now, List<OutboxRequest> pages,
+        Dictionary<string, OnCallShift?> onCallNow, CancellationToken cancellationToken)
     {
         var paged = new List<string>();
         var people = new List<string>();
         foreach (var target in level.Targets)
         {
-            var (description, person) = await ResolveTargetAsync(db, target, now, cancellationToken);
+            var (description, person) = await ResolveTargetAsync(db, target, now, onCallNow, cancellationToken);
             paged.Add(description);
             if (person is not null && !people.Contains(person, StringComparer.Ordinal))
             {
@@ -228,10 +237,10 @@ internal sealed partial class EscalationEngine(
             }
         }
 
-        await EnqueuePagesAsync(db, incident, escalation, paged, cancellationToken);
+        await EnqueuePagesAsync(db, incident, escalation, paged, pages, cancellationToken);
         var what = $"level {escalation.Level + 1}/{policy.Levels.Count}"
             + (escalation.Loop > 0 ? $" (repeat {escalation.Loop})" : "") + $": {string.Join(", ", paged)}";
-        var direct = await EnqueueDirectPagesAsync(db, incident, escalation, people, what, cancellationToken);
+        var direct = EnqueueDirectPages(incident, escalation, people, what, pages);
         escalation.LastPaged = what;
         escalation.Step++;
         if (escalation.Level + 1 < policy.Levels.Count)
@@ -270,11 +279,16 @@ internal sealed partial class EscalationEngine(
 
     /// <summary>The target in words, and the person it reaches (none for a team channel or an empty schedule).</summary>
     private async Task<(string Description, string? Person)> ResolveTargetAsync(TriageDbContext db, EscalationTargetOptions target,
-        DateTimeOffset now, CancellationToken cancellationToken)
+        DateTimeOffset now, Dictionary<string, OnCallShift?> onCallNow, CancellationToken cancellationToken)
     {
         if (target.Schedule is { } schedule)
         {
-            var shift = await onCall.WhoIsOnCallAsync(db, schedule, now, cancellationToken);
+            if (!onCallNow.TryGetValue(schedule, out var shift))
+            {
+                shift = await onCall.WhoIsOnCallAsync(db, schedule, now, cancellationToken);
+                onCallNow[schedule] = shift;
+            }
+
             return shift is null ? ($"nobody on call in {schedule}", null) : ($"{shift.Person} (on call in {schedule})", shift.Person);
         }
 
@@ -285,8 +299,7 @@ internal sealed partial class EscalationEngine(
     /// A direct message to every person the level reaches, in Slack and Teams as configured; one outbox message per
     /// person, channel and step. Returns what to add to the timeline line (who gets a message where, who cannot).
     /// </summary>
-    private async Task<string> EnqueueDirectPagesAsync(TriageDbContext db, Incident incident, Escalation escalation,
-        List<string> people, string what, CancellationToken cancellationToken)
+    private string EnqueueDirectPages(Incident incident, Escalation escalation, List<string> people, string what, List<OutboxRequest> pages)
     {
         var slack = config.Paging.DirectMessages && config.Chat.Slack is not null;
         var teams = config.Paging.DirectMessages && config.Chat.Teams is not null;
@@ -313,9 +326,9 @@ internal sealed partial class EscalationEngine(
                     continue;
                 }
 
-                await outbox.AddAsync(db, new OutboxRequest(incident.Id, channel, "page",
+                pages.Add(new OutboxRequest(incident.Id, channel, "page",
                     new DirectPage(incident.Id, name, userId, text).ToJson(),
-                    $"incident-{incident.Id}/page/{name}/{escalation.Step.ToString(CultureInfo.InvariantCulture)}"), cancellationToken);
+                    $"incident-{incident.Id}/page/{name}/{escalation.Step.ToString(CultureInfo.InvariantCulture)}"));
                 via.Add(channel == SlackDirectPageChannel.ChannelName ? "Slack" : "Teams");
             }
 
@@ -343,7 +356,8 @@ internal sealed partial class EscalationEngine(
     }
 
     /// <summary>Pages through PagerDuty (one trigger per incident and team) and every webhook that wants pages.</summary>
-    private async Task EnqueuePagesAsync(TriageDbContext db, Incident incident, Escalation escalation, List<string> paged, CancellationToken cancellationToken)
+    private async Task EnqueuePagesAsync(TriageDbContext db, Incident incident, Escalation escalation, List<string> paged,
+        List<OutboxRequest> pages, CancellationToken cancellationToken)
     {
         if (config.Paging.Pagerduty?.RoutingKeyFor(escalation.Team) is not null)
         {
@@ -352,8 +366,8 @@ internal sealed partial class EscalationEngine(
             var alert = latest is null ? null : RoutingObserver.Parse(latest);
             var payload = PagerDutyEvents.Trigger(incident, alert, escalation.Team, escalation.Team, config.Paging.PublicUrl,
                 alert?.Runbook is { } runbook && Uri.IsWellFormedUriString(runbook, UriKind.Absolute) ? runbook : null);
-            await outbox.AddAsync(db, new OutboxRequest(incident.Id, PagerDutyEvents.Channel, "trigger", payload.ToJsonString(),
-                $"incident-{incident.Id}/pagerduty/{escalation.Team}/trigger"), cancellationToken);
+            pages.Add(new OutboxRequest(incident.Id, PagerDutyEvents.Channel, "trigger", payload.ToJsonString(),
+                $"incident-{incident.Id}/pagerduty/{escalation.Team}/trigger"));
         }
 
         foreach (var webhook in config.Paging.Webhooks.Where(w => w.Wants("page")))
@@ -371,9 +385,9 @@ internal sealed partial class EscalationEngine(
                 ["urgency"] = escalation.Urgency,
                 ["targets"] = new JsonArray([.. paged.Select(p => (JsonNode)p)]),
             };
-            await outbox.AddAsync(db, new OutboxRequest(incident.Id, WebhookChannel.ChannelName, "page",
+            pages.Add(new OutboxRequest(incident.Id, WebhookChannel.ChannelName, "page",
                 new JsonObject { ["webhook"] = webhook.Name, ["body"] = body }.ToJsonString(),
-                $"incident-{incident.Id}/webhook/{webhook.Name}/page/{escalation.Step.ToString(CultureInfo.InvariantCulture)}"), cancellationToken);
+                $"incident-{incident.Id}/webhook/{webhook.Name}/page/{escalation.Step.ToString(CultureInfo.InvariantCulture)}"));
         }
     }
 

@@ -25,22 +25,59 @@ internal sealed record ProcessEntry
     /// <summary>Set when the process exited; the entry stays as a tombstone so children can still name it.</summary>
     public DateTimeOffset? ExitedAt { get; init; }
 
-    public ProcessSnapshot ToSnapshot() => new()
+    // The snapshot of this entry, built once: every event of a process and of its descendants carries its snapshot
+    // (up to 8 ancestors per event), and rebuilding them per event was most of what an exec event allocated.
+    private SnapshotSlot _snapshot;
+
+    /// <summary>The entry as events carry it; the same immutable instance for every event (the entry is immutable).</summary>
+    public ProcessSnapshot ToSnapshot()
     {
-        Pid = Pid,
-        Ppid = Ppid,
-        Name = Name,
-        Exe = Argv.Count > 0 ? Argv[0] : Name,
-        ExePath = ExePath,
-        Args = Argv.Count > 1 ? Argv.Skip(1).ToArray() : [],
-        Uid = Uid,
-        User = Uid == 0 ? "root" : Uid.ToString(CultureInfo.InvariantCulture),
-        Tty = Tty,
-        IsExeUpperLayer = IsExeUpperLayer,
-        IsExeFromMemfd = IsExeFromMemfd,
-        StartTimeNs = StartNs,
-        CgroupId = CgroupId,
-    };
+        if (_snapshot.Get(this) is { } cached)
+            return cached;
+        var argv = Argv;
+        var args = argv.Count > 1 ? new string[argv.Count - 1] : [];
+        for (var i = 1; i < argv.Count; i++)
+            args[i - 1] = argv[i];
+        var snapshot = new ProcessSnapshot
+        {
+            Pid = Pid,
+            Ppid = Ppid,
+            Name = Name,
+            Exe = argv.Count > 0 ? argv[0] : Name,
+            ExePath = ExePath,
+            Args = args,
+            Uid = Uid,
+            User = Uid == 0 ? "root" : Uid.ToString(CultureInfo.InvariantCulture),
+            Tty = Tty,
+            IsExeUpperLayer = IsExeUpperLayer,
+            IsExeFromMemfd = IsExeFromMemfd,
+            StartTimeNs = StartNs,
+            CgroupId = CgroupId,
+        };
+        _snapshot = new SnapshotSlot(this, snapshot);
+        return snapshot;
+    }
+
+    /// <summary>
+    /// A cached snapshot tied to the entry that built it: <c>with</c> copies fields, so a copy finds its original as
+    /// the owner and builds its own. It never takes part in the record's equality (always equal, hash 0).
+    /// </summary>
+    private readonly struct SnapshotSlot(ProcessEntry owner, ProcessSnapshot snapshot) : IEquatable<SnapshotSlot>
+    {
+        private readonly Holder? _holder = new(owner, snapshot);
+
+        public ProcessSnapshot? Get(ProcessEntry self) =>
+            _holder is { } h && ReferenceEquals(h.Owner, self) ? h.Snapshot : null;
+
+        public bool Equals(SnapshotSlot other) => true;
+
+        public override bool Equals(object? obj) => obj is SnapshotSlot;
+
+        public override int GetHashCode() => 0;
+
+        // One reference, so a reader on another thread sees owner and snapshot together.
+        private sealed record Holder(ProcessEntry Owner, ProcessSnapshot Snapshot);
+    }
 }
 
 /// <summary>
@@ -189,7 +226,6 @@ internal sealed class ProcessTable(TimeProvider time)
         lock (_lock)
         {
             var current = process;
-            var seen = new HashSet<int> { current.Pid };
             while (list.Count < max && current.Ppid > 0)
             {
                 var parent = FindParentLocked(current);
@@ -209,13 +245,24 @@ internal sealed class ProcessTable(TimeProvider time)
                     }
                     _live.TryAdd(parent.Pid, parent);
                 }
-                if (!seen.Add(parent.Pid))
+                if (parent.Pid == process.Pid || Contains(list, parent.Pid))
                     break;
                 list.Add(parent);
                 current = parent;
             }
         }
         return list;
+    }
+
+    // A loop in the recorded tree (pid reuse) ends the walk; at most 8 entries, so a scan beats a HashSet per event.
+    private static bool Contains(List<ProcessEntry> list, int pid)
+    {
+        foreach (var entry in list)
+        {
+            if (entry.Pid == pid)
+                return true;
+        }
+        return false;
     }
 
     private ProcessEntry? FindParentLocked(ProcessEntry child)

@@ -17,6 +17,25 @@ public sealed class ProcessTableTests
     private static KernelEvent Exit(int pid, ulong start) => new() { Kind = EventKind.Exit, Pid = pid, StartBoottimeNs = start };
 
     [Fact]
+    public void ToSnapshot_BuiltOncePerEntry_AndACopyGetsItsOwn()
+    {
+        var entry = new ProcessEntry { Pid = Base + 1, Name = "sh", Argv = ["sh", "-c", "true"], Uid = 1000 };
+
+        var first = entry.ToSnapshot();
+        var copy = entry with { Name = "bash", Argv = ["bash"] };
+
+        Assert.Same(first, entry.ToSnapshot());
+        Assert.Equal(["-c", "true"], first.Args);
+        Assert.Equal("1000", first.User);
+        var copied = copy.ToSnapshot();
+        Assert.Equal("bash", copied.Name);
+        Assert.Empty(copied.Args);
+        // The cache takes no part in the record's equality.
+        Assert.Equal(entry, entry with { });
+        Assert.Equal(new ProcessEntry { Pid = Base + 1, Name = "sh", Argv = entry.Argv, Uid = 1000 }, entry);
+    }
+
+    [Fact]
     public void Ancestors_ParentExitedAndPidRecycled_NamesTheExitedParentAmongManyTombstones()
     {
         var table = new ProcessTable(new FakeTimeProvider());

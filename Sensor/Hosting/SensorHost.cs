@@ -222,6 +222,10 @@ internal static partial class SensorHost
             metrics.Processes.WithLabels("tombstone").Set(table.TombstoneCount);
             metrics.EvidenceRequested.Set(atDetection.Requested);
             metrics.EvidenceDropped.Set(atDetection.Dropped);
+            var gc = GC.GetGCMemoryInfo();
+            metrics.GcMemory.WithLabels("committed").Set(gc.TotalCommittedBytes);
+            metrics.GcMemory.WithLabels("heap").Set(gc.HeapSizeBytes);
+            metrics.GcMemory.WithLabels("fragmented").Set(gc.FragmentedBytes);
         });
         app.MapMetrics("/metrics", registry);
 

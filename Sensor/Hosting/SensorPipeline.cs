@@ -189,6 +189,10 @@ internal sealed class SensorMetrics
         Shipped = f.CreateGauge("sensor_alerts_shipped", "Alerts acknowledged by the triage service.");
         Processes = f.CreateGauge("sensor_process_table_entries", "Processes in the process table (live and tombstones).", "state");
         EvidenceRequested = f.CreateGauge("sensor_evidence_captures_requested", "Evidence captures queued at detection time.");
+        // dotnet_total_memory_bytes counts live objects only; what the GC holds from the OS (committed) and how much of
+        // that is free space between objects (fragmentation) tell a managed leak or fragmentation from native growth.
+        GcMemory = f.CreateGauge("sensor_gc_memory_bytes",
+            "The GC's memory after the last collection: committed (held from the OS), heap (objects and free space), fragmented (free space).", "kind");
         EvidenceDropped = f.CreateGauge("sensor_evidence_captures_dropped", "Evidence captures at detection time dropped because the capture queue was full.");
     }
 
@@ -211,4 +215,5 @@ internal sealed class SensorMetrics
     public Gauge Processes { get; }
     public Gauge EvidenceRequested { get; }
     public Gauge EvidenceDropped { get; }
+    public Gauge GcMemory { get; }
 }

@@ -82,13 +82,23 @@ internal sealed record ProcessEntry
 
 /// <summary>
 /// The node's processes, seeded from /proc at start and kept by the kernel's exec, fork and exit events. Exited
-/// processes stay as tombstones for <see cref="TombstoneTtl"/> (bounded by <see cref="MaxTombstones"/>) so that an
-/// event of a child whose parent already exited still carries the full ancestry. Thread-safe: the event pipeline
-/// writes, the response executor and evidence capture read.
+/// processes stay as tombstones so that an event of a child whose parent already exited still carries the full
+/// ancestry: for <see cref="TombstoneTtl"/> while some process in the table names them as parent, and only
+/// <see cref="LeafTombstoneTtl"/> when none does (bounded by <see cref="MaxTombstones"/> either way). Thread-safe: the
+/// event pipeline writes, the response executor and evidence capture read.
 /// </summary>
 internal sealed class ProcessTable(TimeProvider time)
 {
     public TimeSpan TombstoneTtl { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// How long a tombstone no process in the table names as parent is kept: nothing can ask for it any more (its
+    /// descendants' events are what ask), but a fork event can still be on its way through the pipeline. Most exited
+    /// processes are such leaves (/bin/true of a shell loop, a container's processes once it is gone); keeping them the
+    /// full <see cref="TombstoneTtl"/> made the table, and the sensor's memory, grow with every short-lived container
+    /// for five minutes.
+    /// </summary>
+    public TimeSpan LeafTombstoneTtl { get; init; } = TimeSpan.FromSeconds(30);
     public int MaxTombstones { get; init; } = 50_000;
 
     private readonly Lock _lock = new();
@@ -100,6 +110,10 @@ internal sealed class ProcessTable(TimeProvider time)
     // quarter of the sensor's CPU on a node running 1,000 short-lived processes a second (5-minute retention).
     private readonly Dictionary<int, List<ulong>> _deadStarts = [];
     private readonly Queue<(int Pid, ulong Start, DateTimeOffset At)> _deadOrder = new();
+    // Tombstones past LeafTombstoneTtl that still had children then: kept until TombstoneTtl (same time order).
+    private readonly Queue<(int Pid, ulong Start, DateTimeOffset At)> _parentOrder = new();
+    // How many entries (live or tombstones) name each pid as their parent: a tombstone whose pid has none is a leaf.
+    private readonly Dictionary<int, int> _children = [];
     // (parent pid, child start) pairs whose parent /proc could not supply; cleared when full (it only saves reads).
     private readonly HashSet<(int Ppid, ulong ChildStart)> _missingParents = [];
     private const int MaxMissingParents = 4096;
@@ -134,7 +148,7 @@ internal sealed class ProcessTable(TimeProvider time)
             if (entry is null)
                 continue;
             lock (_lock)
-                _live.TryAdd(pid, entry);
+                TryAddLive(entry);
             n++;
         }
         return n;
@@ -162,7 +176,8 @@ internal sealed class ProcessTable(TimeProvider time)
                         Uid = e.Uid,
                         ExitedAt = null,
                     };
-                    return _live[e.Pid] = child;
+                    SetLive(child);
+                    return child;
                 }
                 case EventKind.Exec:
                 {
@@ -182,7 +197,8 @@ internal sealed class ProcessTable(TimeProvider time)
                             ExePath = same && known!.ExePath.Length > 0 && !SelfReexec.IsSelfExePath(known.ExePath) ? known.ExePath : entry.ExePath,
                         };
                     }
-                    return _live[e.Pid] = entry;
+                    SetLive(entry);
+                    return entry;
                 }
                 case EventKind.Exit:
                 {
@@ -191,7 +207,7 @@ internal sealed class ProcessTable(TimeProvider time)
                     {
                         ExitedAt = time.GetUtcNow(),
                     };
-                    _live.Remove(e.Pid);
+                    RemoveLive(e.Pid);
                     Bury(entry);
                     return entry;
                 }
@@ -203,7 +219,8 @@ internal sealed class ProcessTable(TimeProvider time)
                     // Missed (started before seeding finished, or its exec event was dropped): learn what we can.
                     var learned = ProcReader.Read("/proc", e.Pid) ?? FromEvent(e);
                     learned = learned with { StartNs = e.StartBoottimeNs, CgroupId = e.CgroupId };
-                    return _live[e.Pid] = learned;
+                    SetLive(learned);
+                    return learned;
                 }
             }
         }
@@ -243,7 +260,7 @@ internal sealed class ProcessTable(TimeProvider time)
                         _missingParents.Add((current.Ppid, current.StartNs));
                         break;
                     }
-                    _live.TryAdd(parent.Pid, parent);
+                    TryAddLive(parent);
                 }
                 if (parent.Pid == process.Pid || Contains(list, parent.Pid))
                     break;
@@ -305,24 +322,75 @@ internal sealed class ProcessTable(TimeProvider time)
 
     private static bool StartedNoLaterThan(ulong parent, ulong child) => child == 0 || parent <= child + ProcReader.NsPerTick;
 
+    private void SetLive(ProcessEntry entry)
+    {
+        if (_live.TryGetValue(entry.Pid, out var old))
+            Unlink(old.Ppid);
+        _live[entry.Pid] = entry;
+        Link(entry.Ppid);
+    }
+
+    private void TryAddLive(ProcessEntry entry)
+    {
+        if (_live.TryAdd(entry.Pid, entry))
+            Link(entry.Ppid);
+    }
+
+    private void RemoveLive(int pid)
+    {
+        if (_live.Remove(pid, out var old))
+            Unlink(old.Ppid);
+    }
+
+    private void Link(int ppid)
+    {
+        if (ppid > 0)
+            System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_children, ppid, out _)++;
+    }
+
+    private void Unlink(int ppid)
+    {
+        if (ppid > 0 && _children.TryGetValue(ppid, out var n))
+        {
+            if (n <= 1)
+                _children.Remove(ppid);
+            else
+                _children[ppid] = n - 1;
+        }
+    }
+
     private void Bury(ProcessEntry entry)
     {
         var key = (entry.Pid, entry.StartNs);
-        if (!_dead.ContainsKey(key))
+        if (_dead.TryGetValue(key, out var replaced))
+        {
+            Unlink(replaced.Ppid);
+        }
+        else
         {
             if (!_deadStarts.TryGetValue(entry.Pid, out var starts))
                 _deadStarts[entry.Pid] = starts = new List<ulong>(1);
             starts.Add(entry.StartNs);
         }
         _dead[key] = entry;
+        Link(entry.Ppid);
         _deadOrder.Enqueue((entry.Pid, entry.StartNs, entry.ExitedAt ?? time.GetUtcNow()));
-        while (_dead.Count > MaxTombstones && _deadOrder.TryDequeue(out var old))
+        // Over the bound: the oldest first, from whichever queue holds it.
+        while (_dead.Count > MaxTombstones)
+        {
+            var fromParents = _parentOrder.TryPeek(out var parent) && (!_deadOrder.TryPeek(out var leaf) || parent.At <= leaf.At);
+            if (!(fromParents ? _parentOrder : _deadOrder).TryDequeue(out var old))
+                break;
             RemoveDead(old.Pid, old.Start);
+        }
     }
 
     private void RemoveDead(int pid, ulong start)
     {
-        if (!_dead.Remove((pid, start)) || !_deadStarts.TryGetValue(pid, out var starts))
+        if (!_dead.Remove((pid, start), out var removed))
+            return;
+        Unlink(removed.Ppid);
+        if (!_deadStarts.TryGetValue(pid, out var starts))
             return;
         starts.Remove(start);
         if (starts.Count == 0)
@@ -331,12 +399,25 @@ internal sealed class ProcessTable(TimeProvider time)
 
     private void Expire()
     {
-        var cutoff = time.GetUtcNow() - TombstoneTtl;
-        while (_deadOrder.TryPeek(out var old) && old.At < cutoff)
+        var now = time.GetUtcNow();
+        var cutoff = now - TombstoneTtl;
+        var leafCutoff = now - LeafTombstoneTtl;
+        while (_deadOrder.TryPeek(out var old) && (old.At < leafCutoff || old.At < cutoff))
         {
             _deadOrder.Dequeue();
-            if (_dead.TryGetValue((old.Pid, old.Start), out var e) && e.ExitedAt <= cutoff)
+            // A later burial of the same key has its own, later queue entry.
+            if (!_dead.TryGetValue((old.Pid, old.Start), out var e) || e.ExitedAt > old.At)
+                continue;
+            if (old.At < cutoff || !_children.ContainsKey(old.Pid))
                 RemoveDead(old.Pid, old.Start);
+            else
+                _parentOrder.Enqueue(old);
+        }
+        while (_parentOrder.TryPeek(out var parent) && parent.At < cutoff)
+        {
+            _parentOrder.Dequeue();
+            if (_dead.TryGetValue((parent.Pid, parent.Start), out var e) && e.ExitedAt <= parent.At)
+                RemoveDead(parent.Pid, parent.Start);
         }
     }
 

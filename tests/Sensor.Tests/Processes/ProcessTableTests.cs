@@ -113,6 +113,55 @@ public sealed class ProcessTableTests
     }
 
     [Fact]
+    public void Expire_LeafTombstones_GoAfterTheLeafTtl_ParentsOfLiveProcessesStayTheFullTtl()
+    {
+        var time = new FakeTimeProvider();
+        var table = new ProcessTable(time) { TombstoneTtl = TimeSpan.FromMinutes(5), LeafTombstoneTtl = TimeSpan.FromSeconds(30) };
+        // grandparent -> parent -> child (alive); both ancestors exit. A shell loop's /bin/true children are leaves.
+        table.Apply(Fork(Base + 1, 0, 10 * Sec, 0, "grandparent"));
+        table.Apply(Fork(Base + 2, Base + 1, 11 * Sec, 10 * Sec, "parent"));
+        table.Apply(Fork(Base + 3, Base + 2, 12 * Sec, 11 * Sec, "child"));
+        table.Apply(Exit(Base + 1, 10 * Sec));
+        table.Apply(Exit(Base + 2, 11 * Sec));
+        for (var i = 0; i < 100; i++)
+        {
+            table.Apply(Fork(Base + 100 + i, Base + 3, (20 + (ulong)i) * Sec, 12 * Sec, "true"));
+            table.Apply(Exit(Base + 100 + i, (20 + (ulong)i) * Sec));
+        }
+        Assert.Equal(102, table.TombstoneCount);
+
+        time.Advance(TimeSpan.FromSeconds(31));
+        table.Apply(Fork(Base + 9, 0, 99 * Sec, 0, "tick")); // any event expires tombstones
+
+        Assert.Equal(2, table.TombstoneCount);
+        Assert.Equal([Base + 2, Base + 1], table.Ancestors(table.Get(Base + 3)!).Select(a => a.Pid));
+
+        // The child exits: the parent becomes a leaf but was already kept as a parent; the full TTL still bounds it.
+        table.Apply(Exit(Base + 3, 12 * Sec));
+        time.Advance(TimeSpan.FromMinutes(5));
+        table.Apply(Fork(Base + 10, 0, 100 * Sec, 0, "tick"));
+
+        Assert.Equal(0, table.TombstoneCount);
+    }
+
+    [Fact]
+    public void Expire_ForkReadAfterItsParentsExit_FindsTheParentWithinTheLeafTtl()
+    {
+        var time = new FakeTimeProvider();
+        var table = new ProcessTable(time) { LeafTombstoneTtl = TimeSpan.FromSeconds(30) };
+        table.Apply(new KernelEvent { Kind = EventKind.Exec, Pid = Base + 1, Ppid = 0, StartBoottimeNs = 10 * Sec, Comm = "app", Path = "/bin/app", Argv = ["app"] });
+        table.Apply(Exit(Base + 1, 10 * Sec));
+        time.Advance(TimeSpan.FromSeconds(5));
+
+        var child = table.Apply(Fork(Base + 2, Base + 1, 11 * Sec, 10 * Sec, "app"));
+        time.Advance(TimeSpan.FromSeconds(60));
+        table.Apply(Fork(Base + 9, 0, 99 * Sec, 0, "tick"));
+
+        Assert.Equal("/bin/app", child.ExePath);
+        Assert.Equal("app", Assert.Single(table.Ancestors(table.Get(Base + 2)!)).Name); // kept: it has a live child now
+    }
+
+    [Fact]
     public void Ancestors_ParentNeitherInTableNorProc_StopsAndAsksAgainWithTheSameAnswer()
     {
         var table = new ProcessTable(new FakeTimeProvider());

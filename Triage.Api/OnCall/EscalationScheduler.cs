@@ -1,4 +1,5 @@
 using System.Data.Common;
+using System.Runtime.CompilerServices;
 using Microsoft.Data.Sqlite;
 
 namespace Triage.Api.OnCall;
@@ -50,20 +51,37 @@ internal sealed record EscalationSchedulerTuning
 /// writer lock taken by an escalation commit fails at once and Microsoft.Data.Sqlite retries it only after sleeping
 /// 150 ms.
 /// </summary>
+/// <remarks>
+/// Quartz opens a connection for every transaction (about one per firing); Microsoft.Data.Sqlite hands it a pooled
+/// SQLite handle, which keeps its settings. So the settings are applied once per handle, not at every open: they were
+/// two of the about 25 statements (each parsed anew) that one escalation firing cost.
+/// </remarks>
 internal sealed class SqliteJobStoreDataSource(string connectionString, string pragmas) : DbDataSource
 {
+    private readonly ConditionalWeakTable<SQLitePCL.sqlite3, object> _configured = [];
+
     public override string ConnectionString => connectionString;
 
-    protected override DbConnection CreateDbConnection() => new PragmaConnection(connectionString, pragmas);
+    protected override DbConnection CreateDbConnection() => new PragmaConnection(connectionString, pragmas, _configured);
 
-    private sealed class PragmaConnection(string connectionString, string pragmas) : SqliteConnection(connectionString)
+    private sealed class PragmaConnection(string connectionString, string pragmas, ConditionalWeakTable<SQLitePCL.sqlite3, object> configured)
+        : SqliteConnection(connectionString)
     {
         public override void Open()
         {
             base.Open();
-            using var command = CreateCommand();
-            command.CommandText = pragmas;
-            command.ExecuteNonQuery();
+            if (Handle is not { } handle || configured.TryGetValue(handle, out _))
+            {
+                return;
+            }
+
+            using (var command = CreateCommand())
+            {
+                command.CommandText = pragmas;
+                command.ExecuteNonQuery();
+            }
+
+            configured.AddOrUpdate(handle, pragmas);
         }
 
         public override Task OpenAsync(CancellationToken cancellationToken)

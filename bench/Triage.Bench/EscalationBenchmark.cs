@@ -257,7 +257,7 @@ internal static class EscalationBenchmark
                 $"| {store}{(store == "postgres" ? " (clustered)" : "")} | {run} | {paged.Count}/{count} | {P(stats, 50)} | {P(stats, 99)} | {P(stats, 100)} | {(stats.Count == 0 ? "—" : stats.Mean.ToString("F0", CultureInfo.InvariantCulture))} | {rate:F0} | {schedule.Elapsed.TotalSeconds:F1} s |");
             var split = restart
                 ? string.Create(CultureInfo.InvariantCulture,
-                    $"; {backlog.Count} fell due while no node ran (backlog, from the new node's start: p50 {P(backlog, 50)} ms, p99 {P(backlog, 99)} ms, drained in {P(backlog, 100)} ms), {after.Count} after it (p50 {P(after, 50)} ms, p99 {P(after, 99)} ms, max {P(after, 100)} ms)")
+                    $"; {backlog.Count} fell due while no node ran (backlog, from the new node's start: first page at {P(backlog, 0)} ms, p50 {P(backlog, 50)} ms, p99 {P(backlog, 99)} ms, drained in {P(backlog, 100)} ms), {after.Count} after it (p50 {P(after, 50)} ms, p99 {P(after, 99)} ms, max {P(after, 100)} ms)")
                 : "";
             var note = string.Create(CultureInfo.InvariantCulture,
                 $"{store}, {run}: {paged.Count} of {count} paged in {batches.Count} batches (mean {(batches.IsEmpty ? 0 : paged.Count / (double)batches.Count):F1} firings per commit){split}; "

@@ -10,7 +10,7 @@ namespace Triage.Bench;
 /// <param name="TotalAcknowledged">Alerts in all requests answered 2xx, warm-up and retries included.</param>
 internal sealed record LoadOutcome(
     long Requests, long Alerts, long Errors, double Seconds, Percentiles Latency,
-    long DistinctSent, long DistinctAcknowledged, long TotalAcknowledged, string? FirstError)
+    long DistinctSent, long DistinctAcknowledged, long TotalAcknowledged, string? FirstError, double WarmupSeconds)
 {
     public double AlertsPerSecond => Alerts / Seconds;
 }
@@ -39,7 +39,8 @@ internal static class LoadGenerator
     /// </remarks>
     public static async Task<LoadOutcome> RunAsync(
         Uri url, AuthenticationHeaderValue? auth, Func<DateTimeOffset, ReadOnlySpan<IngestWorkload.AlertEvent>, byte[]> render,
-        int alertsPerRequest, int connections, TimeSpan warmup, TimeSpan duration, int seed, Func<Task> settle, Action atMeasureStart)
+        int alertsPerRequest, int connections, TimeSpan warmup, Func<Task> warmedUp, TimeSpan duration, int seed, Func<Task> settle,
+        Action atMeasureStart)
     {
         using var handler = new SocketsHttpHandler
         {
@@ -68,9 +69,21 @@ internal static class LoadGenerator
 
         await settle();
         var started = Stopwatch.GetTimestamp();
-        var measureFrom = started + (long)(warmup.TotalSeconds * Stopwatch.Frequency);
-        var stopAt = measureFrom + (long)(duration.TotalSeconds * Stopwatch.Frequency);
-        var measureStart = Task.Delay(warmup).ContinueWith(_ => atMeasureStart(), TaskScheduler.Default);
+
+        // The window opens after the minimum warm-up and once the target says it is warm (a JIT-compiled service keeps
+        // recompiling hot code for a while after it starts; a sustained rate is what is measured). Until then every
+        // request is load only.
+        var measureFrom = long.MaxValue;
+        var stopAt = long.MaxValue;
+        var measureStart = Task.Run(async () =>
+        {
+            await Task.Delay(warmup);
+            await warmedUp();
+            atMeasureStart();
+            var now = Stopwatch.GetTimestamp();
+            Volatile.Write(ref measureFrom, now);
+            Volatile.Write(ref stopAt, now + (long)(duration.TotalSeconds * Stopwatch.Frequency));
+        });
 
         async Task<LoopStats> LoopAsync(int loop)
         {
@@ -78,7 +91,7 @@ internal static class LoadGenerator
             var random = new Random(seed * 1000 + loop);
             var history = new List<byte[]>(256);
             var events = new IngestWorkload.AlertEvent[alertsPerRequest];
-            while (Stopwatch.GetTimestamp() < stopAt)
+            while (Stopwatch.GetTimestamp() < Volatile.Read(ref stopAt))
             {
                 byte[] body;
                 var fresh = history.Count == 0 || random.NextDouble() >= RetryShare;
@@ -143,7 +156,7 @@ internal static class LoadGenerator
                     stats.DistinctAcknowledged += alertsPerRequest;
                 }
 
-                if (begin >= measureFrom)
+                if (begin >= Volatile.Read(ref measureFrom))
                 {
                     stats.Requests++;
                     stats.LastEnd = Math.Max(stats.LastEnd, end);
@@ -174,7 +187,8 @@ internal static class LoadGenerator
         var seconds = (double)(Math.Max(lastEnd, stopAt) - measureFrom) / Stopwatch.Frequency;
         return new LoadOutcome(
             loops.Sum(l => l.Requests), loops.Sum(l => l.Alerts), loops.Sum(l => l.Errors), seconds, latency,
-            primed + loops.Sum(l => l.DistinctSent), primed + loops.Sum(l => l.DistinctAcknowledged), primed + loops.Sum(l => l.TotalAcknowledged), loops.Select(l => l.FirstError).FirstOrDefault(e => e is not null));
+            primed + loops.Sum(l => l.DistinctSent), primed + loops.Sum(l => l.DistinctAcknowledged), primed + loops.Sum(l => l.TotalAcknowledged), loops.Select(l => l.FirstError).FirstOrDefault(e => e is not null),
+            (double)(measureFrom - started) / Stopwatch.Frequency);
     }
 
     private sealed class LoopStats

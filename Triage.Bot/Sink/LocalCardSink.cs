@@ -16,7 +16,9 @@ namespace Triage.Bot.Sink;
 /// memory (loaded once from the directory, so a restart still lists earlier cards) and the page is re-rendered at most
 /// every <see cref="RenderInterval"/> (the first change after a quiet spell at once, later ones coalesced by a timer),
 /// plus a final render on dispose. Re-rendering the page of every incident for every card made a busy service spend its
-/// time here.
+/// time here; so did rendering every card's HTML on every page render, so each entry keeps its HTML from its last
+/// change. A card's history keeps its first change and the last <see cref="HistoryLimit"/>: a busy incident's card is
+/// refreshed every 30 s for as long as it is open, and an unbounded history made each refresh dearer than the last.
 /// </remarks>
 public sealed class LocalCardSink(string directory, TimeProvider time) : IDisposable
 {
@@ -30,7 +32,10 @@ public sealed class LocalCardSink(string directory, TimeProvider time) : IDispos
     };
 
     private readonly SemaphoreSlim _lock = new(1, 1);
-    private Dictionary<long, (IncidentCard Card, JsonArray History)>? _entries;
+    /// <summary>Changes kept in a card's history besides the first one (posted).</summary>
+    public const int HistoryLimit = 100;
+
+    private Dictionary<long, Entry>? _entries;
     private ITimer? _timer;
     private bool _dirty;
     private bool _renderScheduled;
@@ -70,9 +75,13 @@ public sealed class LocalCardSink(string directory, TimeProvider time) : IDispos
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             System.IO.Directory.CreateDirectory(directory);
-            var entries = _entries ??= ReadAll().ToDictionary(e => e.Card.IncidentId);
+            var entries = _entries ??= ReadAll().ToDictionary(e => e.Card.IncidentId, e => Entry.Of(e.Card, e.History));
             var history = entries.TryGetValue(card.IncidentId, out var previous) ? (JsonArray)previous.History.DeepClone() : [];
             history.Add(new JsonObject { ["at"] = time.GetUtcNow().ToString("O"), ["change"] = change, ["status"] = card.Status });
+            while (history.Count > HistoryLimit + 1)
+            {
+                history.RemoveAt(1);
+            }
             var document = new JsonObject
             {
                 ["card"] = JsonSerializer.SerializeToNode(card, Json),
@@ -83,7 +92,7 @@ public sealed class LocalCardSink(string directory, TimeProvider time) : IDispos
             await WriteAtomicallyAsync(Path.Combine(directory, $"incident-{card.IncidentId}.json"), document.ToJsonString(Json), ct);
 
             // The document owns its copy of the history now; the index keeps its own.
-            entries[card.IncidentId] = (card, (JsonArray)history.DeepClone());
+            entries[card.IncidentId] = Entry.Of(card, (JsonArray)history.DeepClone());
             _dirty = true;
             var sinceRender = _lastRender is { } last ? time.GetElapsedTime(last) : TimeSpan.MaxValue;
             if (sinceRender >= RenderInterval)
@@ -151,13 +160,13 @@ public sealed class LocalCardSink(string directory, TimeProvider time) : IDispos
         }
 
         var temp = IndexPath + ".tmp";
-        File.WriteAllText(temp, RenderIndex(_entries.Values.OrderByDescending(e => e.Card.IncidentId)));
+        File.WriteAllText(temp, RenderIndex(_entries.Values.OrderByDescending(e => e.Card.IncidentId).Select(e => e.Html)));
         File.Move(temp, IndexPath, overwrite: true);
         _dirty = false;
         _lastRender = time.GetTimestamp();
     }
 
-    private static string RenderIndex(IEnumerable<(IncidentCard Card, JsonArray History)> entries)
+    private static string RenderIndex(IEnumerable<string> cards)
     {
         var html = new StringBuilder();
         html.Append("""
@@ -178,18 +187,25 @@ public sealed class LocalCardSink(string directory, TimeProvider time) : IDispos
             Configure <code>chat.slack</code> or <code>chat.teams</code> to send them to chat. Act on an incident with
             <code>POST /api/v1/incidents/{id}/actions/{action}</code>; each card's exact Slack and Teams bodies are in the JSON file next to this page.</p>
             """);
-        foreach (var (card, history) in entries)
+        foreach (var card in cards)
         {
-            RenderCard(html, card, history);
+            html.Append(card);
         }
 
         html.Append("</body></html>\n");
         return html.ToString();
     }
 
-    private static void RenderCard(StringBuilder html, IncidentCard card, JsonArray history)
+    /// <summary>A card in the page's memory: its state, its history and its HTML as of its last change.</summary>
+    private sealed record Entry(IncidentCard Card, JsonArray History, string Html)
+    {
+        public static Entry Of(IncidentCard card, JsonArray history) => new(card, history, RenderCard(card, history));
+    }
+
+    private static string RenderCard(IncidentCard card, JsonArray history)
     {
         static string E(string? s) => WebUtility.HtmlEncode(s ?? "—");
+        var html = new StringBuilder();
         html.Append($"<div class=\"card sev-{E(card.Severity.ToLowerInvariant())}\" id=\"incident-{card.IncidentId}\">");
         html.Append($"<h2>{E(CardText.Title(card))}</h2>");
         if (card.Output is not null)
@@ -248,6 +264,7 @@ public sealed class LocalCardSink(string directory, TimeProvider time) : IDispos
         html.Append("Card history: ");
         html.Append(E(string.Join(", ", history.Select(h => $"{h?["change"]} {h?["at"]}"))));
         html.Append($" · <a href=\"incident-{card.IncidentId}.json\">JSON bodies</a></p></div>\n");
+        return html.ToString();
     }
 
     private static string Line(CardLine line)

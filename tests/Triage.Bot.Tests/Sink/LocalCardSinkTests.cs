@@ -43,6 +43,26 @@ public sealed class LocalCardSinkTests : IDisposable
     }
 
     [Fact]
+    public async Task Write_ManyUpdates_HistoryKeepsFirstAndLatest()
+    {
+        using var sink = new LocalCardSink(_dir, Time.Fake());
+        var ct = TestContext.Current.CancellationToken;
+
+        await sink.WriteAsync(SampleCards.Imds(1), "posted", ct);
+        for (var update = 1; update <= LocalCardSink.HistoryLimit + 20; update++)
+        {
+            await sink.WriteAsync(SampleCards.Imds(1), $"update {update}", ct);
+        }
+
+        var document = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(_dir, "incident-1.json"), ct))!;
+        var changes = document["history"]!.AsArray().Select(h => h!["change"]!.GetValue<string>()).ToList();
+        Assert.Equal(LocalCardSink.HistoryLimit + 1, changes.Count);
+        Assert.Equal("posted", changes[0]);
+        Assert.Equal("update 21", changes[1]);
+        Assert.Equal($"update {LocalCardSink.HistoryLimit + 20}", changes[^1]);
+    }
+
+    [Fact]
     public async Task Write_HostileText_IsHtmlEncoded()
     {
         using var sink = new LocalCardSink(_dir, Time.Fake());

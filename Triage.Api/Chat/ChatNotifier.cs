@@ -36,24 +36,32 @@ internal sealed class ChatNotifier(IServiceScopeFactory scopes, ChatOptions opti
 
         var existing = await db.Set<OutboxMessage>().AsNoTracking()
             .Where(m => m.IncidentId == incidentId && (m.Kind == ChatKinds.Card || m.Kind == ChatKinds.CardUpdate || m.Kind == ChatKinds.Reply))
-            .Select(m => new { m.Channel, m.Kind, m.IdempotencyKey, m.Payload, m.Status, m.Attempts })
+            .Select(m => new { m.Id, m.Channel, m.Kind, m.IdempotencyKey, m.Payload, m.Status, m.Attempts })
             .ToListAsync(cancellationToken);
-        var people = await db.Timeline.AsNoTracking().Where(t => t.IncidentId == incidentId).OrderBy(t => t.Id).ToListAsync(cancellationToken);
         var route = await db.Set<IncidentRoute>().AsNoTracking().FirstOrDefaultAsync(r => r.IncidentId == incidentId, cancellationToken);
+        var destinations = Destinations(incident, route).ToList();
+        var people = destinations.Any(d => d.Replies)
+            ? await db.Timeline.AsNoTracking().Where(t => t.IncidentId == incidentId).Where(IncidentCardMapper.PeopleEvent)
+                .OrderBy(t => t.Id).ToListAsync(cancellationToken)
+            : [];
 
-        foreach (var (channel, to, replies) in Destinations(incident, route))
+        foreach (var (channel, to, replies) in destinations)
         {
             var prefix = $"incident-{incidentId}/card/{to}";
-            var mine = existing.Where(m => m.Channel == channel && m.IdempotencyKey.StartsWith(prefix, StringComparison.Ordinal)).ToList();
+            // Exactly this destination's keys: "#sec" must not claim the messages of "#sec-ops".
+            var mine = existing.Where(m => m.Channel == channel
+                && (m.IdempotencyKey == prefix || m.IdempotencyKey.StartsWith(prefix + "/", StringComparison.Ordinal))).ToList();
             var cardMessages = mine.Where(m => m.Kind != ChatKinds.Reply).ToList();
             if (cardMessages.Count == 0)
             {
                 await outbox.AddAsync(db, Request(incidentId, channel, ChatKinds.Card, prefix, to, incident, OutboxPriority.Urgent), cancellationToken);
             }
-            else if (cardMessages.Select(m => Shown(m.Payload)).ToList() is var shown
-                && (incident.Version > shown.Max(v => v.Version) || incident.AlertCount > shown.Max(v => v.AlertCount))
+            else if (Shown(cardMessages.MaxBy(m => m.Id)!.Payload) is var shown
+                && (incident.Version > shown.Version || incident.AlertCount > shown.AlertCount)
                 && !cardMessages.Any(m => m.Status == OutboxStatus.Pending && m.Attempts == 0))
             {
+                // The newest card message shows the most: versions and counts only grow, and a card message is queued
+                // only while none is waiting for its first attempt (so each shows at least what the one before it did).
                 // A card or update not yet attempted renders the incident when its attempt starts, which is after this
                 // change committed: it will show it. So a burst of alerts becomes one chat.update, not one per alert.
                 // (A message already attempted may have rendered an older state, so it does not count.)
@@ -63,7 +71,7 @@ internal sealed class ChatNotifier(IServiceScopeFactory scopes, ChatOptions opti
 
             if (replies)
             {
-                foreach (var entry in people.Where(IncidentCardMapper.IsPeopleEvent))
+                foreach (var entry in people)
                 {
                     var key = $"{prefix}/reply/{entry.Id.ToString(CultureInfo.InvariantCulture)}";
                     if (!mine.Any(m => m.IdempotencyKey == key))

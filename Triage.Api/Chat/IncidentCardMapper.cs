@@ -1,3 +1,4 @@
+using System.Linq.Expressions;
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
@@ -19,9 +20,18 @@ namespace Triage.Api.Chat;
 /// </summary>
 internal sealed class IncidentCardMapper(TriageDbContext db, ChatOptions options, SuppressionQueries suppressions)
 {
-    /// <summary>Timeline kinds worth showing people as "who acted" lines and thread replies.</summary>
-    public static bool IsPeopleEvent(TimelineEntry entry) =>
-        entry.Kind is not ("created" or "alert_added") && !entry.Kind.StartsWith("delivery_", StringComparison.Ordinal);
+    /// <summary>
+    /// Timeline kinds worth showing people as "who acted" lines and thread replies. Queries filter with it in the
+    /// database: every delivery attempt lands in the timeline, so a busy incident's timeline grows with each card refresh.
+    /// </summary>
+#pragma warning disable CA1310 // EF translates StartsWith(string) to a LIKE prefix; the service runs with invariant globalization.
+    public static readonly Expression<Func<TimelineEntry, bool>> PeopleEvent =
+        t => t.Kind != "created" && t.Kind != "alert_added" && !t.Kind.StartsWith("delivery_");
+#pragma warning restore CA1310
+
+    private static readonly Func<TimelineEntry, bool> IsPeopleEventCompiled = PeopleEvent.Compile();
+
+    public static bool IsPeopleEvent(TimelineEntry entry) => IsPeopleEventCompiled(entry);
 
     public async Task<IncidentCard?> MapAsync(long incidentId, CancellationToken ct)
     {
@@ -33,7 +43,7 @@ internal sealed class IncidentCardMapper(TriageDbContext db, ChatOptions options
 
         var latest = await db.Alerts.AsNoTracking().Where(a => a.IncidentId == incidentId)
             .OrderByDescending(a => a.Time).Select(a => a.Payload).FirstOrDefaultAsync(ct);
-        var timeline = await db.Timeline.AsNoTracking().Where(t => t.IncidentId == incidentId)
+        var timeline = await db.Timeline.AsNoTracking().Where(t => t.IncidentId == incidentId).Where(PeopleEvent)
             .OrderBy(t => t.Id).ToListAsync(ct);
         var card = Map(incident, latest is null ? null : JsonSerializer.Deserialize<NativeAlert>(latest, TriageJson.Options), timeline);
 

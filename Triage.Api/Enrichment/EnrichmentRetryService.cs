@@ -25,6 +25,7 @@ internal sealed partial class EnrichmentRetryService(
         var now = time.GetUtcNow();
         var due = await db.Set<IncidentEnrichment>()
             .Where(e => e.Status == EnrichmentStatus.Unavailable && e.NextAttemptAt <= now)
+            .OrderBy(e => e.NextAttemptAt) // Longest-waiting first when more than a round's worth are due.
             .Select(e => e.IncidentId)
             .Take(1000)
             .ToListAsync(cancellationToken);

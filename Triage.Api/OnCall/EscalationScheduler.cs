@@ -1,5 +1,4 @@
 using System.Data.Common;
-using System.Runtime.CompilerServices;
 using Microsoft.Data.Sqlite;
 
 namespace Triage.Api.OnCall;
@@ -53,35 +52,22 @@ internal sealed record EscalationSchedulerTuning
 /// </summary>
 /// <remarks>
 /// Quartz opens a connection for every transaction (about one per firing); Microsoft.Data.Sqlite hands it a pooled
-/// SQLite handle, which keeps its settings. So the settings are applied once per handle, not at every open: they were
-/// two of the about 25 statements (each parsed anew) that one escalation firing cost.
+/// SQLite handle, which keeps its settings. So the settings run only when the handle does not carry them (see
+/// <see cref="Persistence.SqliteConnectionSettings.Apply"/>, shared with EF, which uses the same pool): they were two of
+/// the about 25 statements (each parsed anew) that one escalation firing cost.
 /// </remarks>
 internal sealed class SqliteJobStoreDataSource(string connectionString, string pragmas) : DbDataSource
 {
-    private readonly ConditionalWeakTable<SQLitePCL.sqlite3, object> _configured = [];
-
     public override string ConnectionString => connectionString;
 
-    protected override DbConnection CreateDbConnection() => new PragmaConnection(connectionString, pragmas, _configured);
+    protected override DbConnection CreateDbConnection() => new PragmaConnection(connectionString, pragmas);
 
-    private sealed class PragmaConnection(string connectionString, string pragmas, ConditionalWeakTable<SQLitePCL.sqlite3, object> configured)
-        : SqliteConnection(connectionString)
+    private sealed class PragmaConnection(string connectionString, string pragmas) : SqliteConnection(connectionString)
     {
         public override void Open()
         {
             base.Open();
-            if (Handle is not { } handle || configured.TryGetValue(handle, out _))
-            {
-                return;
-            }
-
-            using (var command = CreateCommand())
-            {
-                command.CommandText = pragmas;
-                command.ExecuteNonQuery();
-            }
-
-            configured.AddOrUpdate(handle, pragmas);
+            Persistence.SqliteConnectionSettings.Apply(this, pragmas);
         }
 
         public override Task OpenAsync(CancellationToken cancellationToken)

@@ -17,8 +17,11 @@ namespace Triage.Api.Persistence;
 /// No <c>mmap_size</c>: in WAL mode a connection that finds the log changed since its last transaction (which, with the
 /// writer and the pipeline committing all the time, is nearly every transaction) unmaps the whole file, so a map is
 /// torn down and faulted in again page by page; munmap and those faults were about 8% of an ingest profile's samples.
-/// The settings are applied once per SQLite handle: pooled connections keep their handle (and its settings) across
-/// the open and close EF does around every query, and parsing the pragmas on each open showed in the profile too.
+/// The settings are applied when a SQLite handle does not carry them yet: pooled connections keep their handle (and
+/// its settings) across the open and close EF does around every query, and parsing the pragmas on each open showed in
+/// the profile. Quartz's job store (<see cref="OnCall.SqliteJobStoreDataSource"/>) opens the same file with the same
+/// connection string, so the pool hands one handle to both in turn with different settings (its commits may sync less);
+/// both go through <see cref="Apply"/>, which remembers what each handle carries, so each finds its own.
 /// </remarks>
 internal sealed class SqliteConnectionSettings : DbConnectionInterceptor
 {
@@ -26,43 +29,37 @@ internal sealed class SqliteConnectionSettings : DbConnectionInterceptor
 
     private const string Pragmas = "PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL;";
 
-    /// <summary>The SQLite handles that already carry the settings; a handle closed for good is collected with its entry.</summary>
-    private static readonly ConditionalWeakTable<SQLitePCL.sqlite3, object> Configured = new();
+    /// <summary>The settings each SQLite handle carries now; a handle closed for good is collected with its entry.</summary>
+    private static readonly ConditionalWeakTable<SQLitePCL.sqlite3, string> Carried = new();
 
-    public override void ConnectionOpened(DbConnection connection, ConnectionEndEventData eventData)
+    public override void ConnectionOpened(DbConnection connection, ConnectionEndEventData eventData) =>
+        Apply((SqliteConnection)connection, Pragmas);
+
+    public override Task ConnectionOpenedAsync(DbConnection connection, ConnectionEndEventData eventData, CancellationToken cancellationToken = default)
     {
-        if (IsConfigured(connection))
+        // Settings are a few in-process statements: nothing to wait for.
+        Apply((SqliteConnection)connection, Pragmas);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Runs <paramref name="pragmas"/> on the open <paramref name="connection"/> unless its handle already carries them.</summary>
+    public static void Apply(SqliteConnection connection, string pragmas)
+    {
+        var handle = connection.Handle;
+        if (handle is not null && Carried.TryGetValue(handle, out var carried) && carried == pragmas)
         {
             return;
         }
 
-        using var command = connection.CreateCommand();
-        command.CommandText = Pragmas;
-        command.ExecuteNonQuery();
-        MarkConfigured(connection);
-    }
-
-    public override async Task ConnectionOpenedAsync(DbConnection connection, ConnectionEndEventData eventData, CancellationToken cancellationToken = default)
-    {
-        if (IsConfigured(connection))
+        using (var command = connection.CreateCommand())
         {
-            return;
+            command.CommandText = pragmas;
+            command.ExecuteNonQuery();
         }
 
-        await using var command = connection.CreateCommand();
-        command.CommandText = Pragmas;
-        await command.ExecuteNonQueryAsync(cancellationToken);
-        MarkConfigured(connection);
-    }
-
-    private static bool IsConfigured(DbConnection connection) =>
-        connection is SqliteConnection { Handle: { } handle } && Configured.TryGetValue(handle, out _);
-
-    private static void MarkConfigured(DbConnection connection)
-    {
-        if (connection is SqliteConnection { Handle: { } handle })
+        if (handle is not null)
         {
-            Configured.AddOrUpdate(handle, Configured);
+            Carried.AddOrUpdate(handle, pragmas);
         }
     }
 }

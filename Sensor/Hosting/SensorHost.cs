@@ -106,13 +106,7 @@ internal static partial class SensorHost
         var settingProblems = settings.Kubernetes.Problems().ToList();
         if (settings.HeartbeatSeconds < 1)
             settingProblems.Add("Sensor:HeartbeatSeconds must be at least 1");
-        if (settings.WatchPaths is { Count: > KernelProbe.MaxPathPatterns })
-            settingProblems.Add($"Sensor:WatchPaths has {settings.WatchPaths.Count} prefixes; the kernel holds at most {KernelProbe.MaxPathPatterns}");
-        foreach (var path in settings.WatchPaths ?? [])
-        {
-            if (System.Text.Encoding.UTF8.GetByteCount(path) > KernelProbe.MaxPathPatternBytes)
-                settingProblems.Add($"Sensor:WatchPaths: '{path}' is longer than {KernelProbe.MaxPathPatternBytes} bytes");
-        }
+        settingProblems.AddRange(KernelProbe.PatternProblems("Sensor:WatchPaths", settings.WatchPaths ?? []));
         if (settingProblems.Count > 0)
         {
             Console.Error.WriteLine("sensor: " + string.Join("; ", settingProblems));

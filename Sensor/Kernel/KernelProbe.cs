@@ -164,8 +164,8 @@ internal sealed class KernelProbe : IKernelEnforcement, IAsyncDisposable
     /// <summary>Loads and attaches. Throws <see cref="BpfException"/> or <see cref="InvalidOperationException"/> with a plain reason.</summary>
     public static unsafe KernelProbe Start(KernelProbeOptions options, ChannelWriter<KernelEvent> writer, TimeProvider time)
     {
-        CheckPatterns("prefixes", options.WatchedPathPrefixes);
-        CheckPatterns("suffixes", options.WatchedPathSuffixes);
+        CheckPatterns("watched path prefixes", options.WatchedPathPrefixes);
+        CheckPatterns("watched path suffixes", options.WatchedPathSuffixes);
         var obj = BpfObject.Open(options.ObjectPath);
         try
         {
@@ -322,12 +322,19 @@ internal sealed class KernelProbe : IKernelEnforcement, IAsyncDisposable
     // a dropped prefix misses opens): callers fit their patterns first (PathPatterns.Fit).
     private static void CheckPatterns(string what, IReadOnlyList<string> patterns)
     {
+        if (PatternProblems(what, patterns).FirstOrDefault() is { } problem)
+            throw new InvalidOperationException(problem);
+    }
+
+    /// <summary>Why the kernel's tables cannot hold <paramref name="patterns"/> (none when they can); <paramref name="what"/> names them.</summary>
+    public static IEnumerable<string> PatternProblems(string what, IReadOnlyList<string> patterns)
+    {
         if (patterns.Count > MaxPathPatterns)
-            throw new InvalidOperationException($"{patterns.Count} watched path {what}: the kernel holds at most {MaxPathPatterns}");
+            yield return $"{what}: {patterns.Count} paths, the kernel holds at most {MaxPathPatterns}";
         foreach (var p in patterns)
         {
             if (System.Text.Encoding.UTF8.GetByteCount(p) > MaxPathPatternBytes)
-                throw new InvalidOperationException($"watched path {what}: '{p}' is longer than {MaxPathPatternBytes} bytes");
+                yield return $"{what}: '{p}' is longer than {MaxPathPatternBytes} bytes";
         }
     }
 

@@ -73,7 +73,8 @@ internal sealed record KernelEvent
     public IReadOnlyList<string> Argv { get; init; } = [];
     public IPEndPoint? Address { get; init; }
 
-    internal static unsafe KernelEvent From(RawEvent* e)
+    /// <summary>Copies one event out of the ring buffer, taking its strings from <paramref name="strings"/>.</summary>
+    internal static unsafe KernelEvent From(RawEvent* e, DecodedStrings strings)
     {
         var args = new ulong[6];
         for (var i = 0; i < 6; i++)
@@ -101,39 +102,38 @@ internal sealed record KernelEvent
             Tty = (int)e->Tty,
             Flags = (EventFlags)e->Flags,
             ExeInode = e->ExeIno,
-            Comm = CString(e->Comm, 16),
-            CgroupName = CString(e->CgName, 96),
-            Path = CString(e->Path, 256),
-            Path2 = CString(e->Path2, 128),
-            Argv = e->ArgvLen == 0 ? [] : SplitArgv(new ReadOnlySpan<byte>(e->Argv, (int)Math.Min(e->ArgvLen, 512u))),
+            Comm = CString(e->Comm, 16, strings),
+            CgroupName = CString(e->CgName, 96, strings),
+            Path = CString(e->Path, 256, strings),
+            Path2 = CString(e->Path2, 128, strings),
+            Argv = e->ArgvLen == 0 ? [] : SplitArgv(new ReadOnlySpan<byte>(e->Argv, (int)Math.Min(e->ArgvLen, 512u)), strings),
             Address = DecodeSockaddr(new ReadOnlySpan<byte>(e->Addr, 28)),
         };
     }
 
-    private static unsafe string CString(byte* p, int max)
+    private static unsafe string CString(byte* p, int max, DecodedStrings strings)
     {
         var span = new ReadOnlySpan<byte>(p, max);
         var n = span.IndexOf((byte)0);
-        return Encoding.UTF8.GetString(n < 0 ? span : span[..n]);
+        return strings.Get(n < 0 ? span : span[..n]);
     }
 
-    internal static string[] SplitArgv(ReadOnlySpan<byte> raw)
+    /// <summary>NUL-separated words (argv as the kernel or /proc/&lt;pid&gt;/cmdline has it); <paramref name="strings"/>
+    /// reuses repeated words (the ring-buffer consumer passes its table; a one-off /proc read does not).</summary>
+    internal static string[] SplitArgv(ReadOnlySpan<byte> raw, DecodedStrings? strings = null)
     {
         if (raw.Length > 0 && raw[^1] == 0)
             raw = raw[..^1];
-        var parts = new List<string>();
-        while (true)
+        var parts = new string[raw.Count((byte)0) + 1];
+        for (var i = 0; ; i++)
         {
             var n = raw.IndexOf((byte)0);
+            var word = n < 0 ? raw : raw[..n];
+            parts[i] = strings?.Get(word) ?? Encoding.UTF8.GetString(word);
             if (n < 0)
-            {
-                parts.Add(Encoding.UTF8.GetString(raw));
-                break;
-            }
-            parts.Add(Encoding.UTF8.GetString(raw[..n]));
+                return parts;
             raw = raw[(n + 1)..];
         }
-        return [.. parts];
     }
 
     /// <summary>sockaddr_in / sockaddr_in6 as the caller passed it to connect().</summary>

@@ -78,6 +78,8 @@ internal sealed class KernelProbe : IKernelEnforcement, IAsyncDisposable
     private readonly string? _cgroupRoot;
     private long _userDrops;
     private readonly long[] _received = new long[16];
+    // Used only by OnSample, which runs inside ring_buffer__consume under _consumeLock: one thread at a time.
+    private readonly DecodedStrings _strings = new();
     private bool _denyAttached;
 
     /// <summary>Hooks that were asked for but could not be attached on this kernel (name and reason).</summary>
@@ -258,7 +260,7 @@ internal sealed class KernelProbe : IKernelEnforcement, IAsyncDisposable
             var probe = (KernelProbe)GCHandle.FromIntPtr(ctx).Target!;
             if (size < (nuint)RawEvent.Size)
                 return 0;
-            var e = KernelEvent.From((RawEvent*)data);
+            var e = KernelEvent.From((RawEvent*)data, probe._strings);
             Interlocked.Increment(ref probe._received[(int)e.Kind & 15]);
             if (!probe._writer.TryWrite(e))
                 Interlocked.Increment(ref probe._userDrops);

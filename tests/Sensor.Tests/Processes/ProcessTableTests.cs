@@ -36,6 +36,28 @@ public sealed class ProcessTableTests
     }
 
     [Fact]
+    public void Apply_Exit_TombstoneKeepsTheSnapshotTheLiveEntryBuilt()
+    {
+        var time = new FakeTimeProvider();
+        var table = new ProcessTable(time);
+        var live = table.Apply(new KernelEvent { Kind = EventKind.Exec, Pid = Base + 1, Ppid = 1, StartBoottimeNs = 10 * Sec, Comm = "sh", Path = "/bin/sh", Argv = ["sh", "-c", "x"] });
+        var built = live.ToSnapshot();
+
+        var tombstone = table.Apply(Exit(Base + 1, 10 * Sec));
+
+        Assert.Equal(time.GetUtcNow(), tombstone.ExitedAt);
+        Assert.Equal(live with { ExitedAt = tombstone.ExitedAt }, tombstone);
+        Assert.Same(built, tombstone.ToSnapshot());
+        // An entry whose snapshot was never built builds its own once it is a tombstone.
+        var other = table.Apply(new KernelEvent { Kind = EventKind.Exec, Pid = Base + 2, Ppid = 1, StartBoottimeNs = 11 * Sec, Comm = "cat", Path = "/bin/cat", Argv = ["cat", "f"] });
+        var otherTombstone = table.Apply(Exit(Base + 2, 11 * Sec));
+        var rebuilt = otherTombstone.ToSnapshot();
+        Assert.Equal((other.Pid, other.StartNs, "cat", "/bin/cat"), (rebuilt.Pid, rebuilt.StartTimeNs, rebuilt.Name, rebuilt.ExePath));
+        Assert.Equal(["f"], rebuilt.Args);
+        Assert.Same(rebuilt, otherTombstone.ToSnapshot());
+    }
+
+    [Fact]
     public void Ancestors_ParentExitedAndPidRecycled_NamesTheExitedParentAmongManyTombstones()
     {
         var table = new ProcessTable(new FakeTimeProvider());

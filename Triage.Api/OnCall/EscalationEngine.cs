@@ -89,14 +89,14 @@ internal sealed partial class EscalationEngine(
                     ? $"Escalation policy '{policy}' started for team {route.PrimaryTeam} ({route.Urgency} urgency): paging now"
                     : $"Escalation policy '{policy}' for team {route.PrimaryTeam} waits for working hours (low urgency): first page at {start:u}");
             await db.SaveChangesAsync(cancellationToken);
-            await timers.ScheduleAsync(incidentId, escalation.Step, escalation.NextFireAt, cancellationToken);
+            await timers.SetAsync([new EscalationTimer(incidentId, escalation.Step, escalation.NextFireAt)], cancellationToken);
             return;
         }
 
         // An active escalation whose timer got lost (crash between commit and scheduling) gets it back.
-        if (escalation.State == EscalationState.Active && !await timers.ExistsAsync(incidentId, cancellationToken))
+        if (escalation.State == EscalationState.Active && !await timers.ExistsAsync(incidentId, escalation.NextFireAt, cancellationToken))
         {
-            await timers.ScheduleAsync(incidentId, escalation.Step, escalation.NextFireAt, cancellationToken);
+            await timers.SetAsync([new EscalationTimer(incidentId, escalation.Step, escalation.NextFireAt)], cancellationToken);
         }
     }
 
@@ -107,6 +107,30 @@ internal sealed partial class EscalationEngine(
     /// </summary>
     public Task FireAsync(long incidentId, int step, DateTimeOffset scheduledFor, CancellationToken cancellationToken) =>
         _batches.RunAsync(new Firing(incidentId, step, scheduledFor), FireBatchAsync, cancellationToken);
+
+    /// <summary>
+    /// Fires every active escalation due in (<paramref name="from"/>, <paramref name="to"/>]: a slot timer of
+    /// <see cref="EscalationTimers"/> fell due. Each firing's lateness counts from its own due time.
+    /// </summary>
+    public async Task FireDueAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken)
+    {
+        // One microsecond wider than the slot: PostgreSQL keeps microseconds and rounds, so a due time a fraction above
+        // the slot's start (in this slot by its ticks) may be stored as the start itself. An escalation read by two
+        // neighbouring slots fires once: the second finds its step moved on.
+        from -= TimeSpan.FromMicroseconds(1);
+        List<Firing> due;
+        await using (var scope = scopes.CreateAsyncScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<TriageDbContext>();
+            due = (await db.Set<Escalation>().AsNoTracking()
+                    .Where(e => e.State == EscalationState.Active && e.NextFireAt > from && e.NextFireAt <= to)
+                    .Select(e => new { e.IncidentId, e.Step, e.NextFireAt })
+                    .ToListAsync(cancellationToken))
+                .Select(e => new Firing(e.IncidentId, e.Step, e.NextFireAt)).ToList();
+        }
+
+        await Task.WhenAll(due.Select(f => _batches.RunAsync(f, FireBatchAsync, cancellationToken)));
+    }
 
     /// <summary>
     /// One batch of firings: one read of their escalations and incidents, one commit of every step with its timeline
@@ -195,6 +219,8 @@ internal sealed partial class EscalationEngine(
         }
 
         await outbox.AddRangeAsync(db, pages, cancellationToken);
+        // Slot timers before the commit, incident timers after it (EscalationTimers says why).
+        await timers.EnsureSlotsAsync(next.Where(t => timers.IsSlotTimer(t.At)).Select(t => t.At), cancellationToken);
         await db.SaveChangesAsync(cancellationToken);
         if (paged.Count > 0)
         {
@@ -207,10 +233,10 @@ internal sealed partial class EscalationEngine(
             LogPaged(logger, firing.IncidentId, what, now - firing.ScheduledFor);
         }
 
-        // After the commit, as the other order could lose a page. A crash in between leaves the step without its next
-        // timer, but the job requests recovery: Quartz fires it again after the restart, it finds its step moved on and
-        // sets the current timer (above).
-        await timers.ScheduleAsync(next, cancellationToken);
+        // Incident timers after the commit, as the other order could lose a page. A crash in between leaves the step
+        // without its next timer, but the job requests recovery: Quartz fires it again after the restart, it finds its
+        // step moved on and sets the current timer (above). The slot timers are set already; this finds them stored.
+        await timers.SetAsync(next, cancellationToken);
         foreach (var (incident, escalation) in stops)
         {
             await StopAsync(db, incident, escalation, now, cancellationToken);

@@ -42,6 +42,13 @@ internal sealed record EscalationSchedulerTuning
 
     /// <summary>Most firings written in one transaction (<see cref="FiringBatches"/>); 1 writes each alone. Default 500.</summary>
     public int MaxFiringBatch { get; init; } = 500;
+
+    /// <summary>
+    /// Width of a slot timer (<see cref="EscalationTimers"/>): escalations due within one slot share one Quartz trigger,
+    /// which fires at the slot's end, so a page is up to this late on top of the firing itself. Default 100 ms: at the
+    /// benchmark's 333 pages a second, 10 triggers a second instead of 333.
+    /// </summary>
+    public TimeSpan TimerSlot { get; init; } = TimeSpan.FromMilliseconds(100);
 }
 
 /// <summary>

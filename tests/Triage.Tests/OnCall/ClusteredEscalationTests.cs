@@ -167,4 +167,41 @@ public sealed class ClusteredEscalationTests : IAsyncLifetime
         await using var nodes = new NpgsqlCommand("select count(*) from qrtz_scheduler_state", connection);
         Assert.True((long)(await nodes.ExecuteScalarAsync(Ct))! >= 1);
     }
+
+    [Fact]
+    public async Task DueAFractionOfAMicrosecondIntoASlot_FiresWithThatSlot()
+    {
+        var node = await StartNodeAsync();
+        var timers = node.Services.GetRequiredService<EscalationTimers>();
+        // 0.4 µs after a slot boundary: in the slot after it by its ticks, but PostgreSQL keeps microseconds, so the row
+        // says the boundary itself, which is the end of the slot before.
+        var boundary = timers.SlotEnd(_time.GetUtcNow() + TimeSpan.FromHours(1));
+        var due = boundary + TimeSpan.FromTicks(4);
+        long id;
+        await using (var db = DatabaseExtensions.CreateContext(_options))
+        {
+            var incident = new Incident
+            {
+                Fingerprint = Guid.NewGuid().ToString("N"), Rule = "r", Title = "IMDS query", Node = "node-1", Source = "sensor",
+                Priority = Triage.Contracts.AlertPriority.Critical, OwnerTeam = "payments", AlertCount = 1, CreatedAt = _time.GetUtcNow(),
+                FirstSeen = _time.GetUtcNow(), LastSeen = _time.GetUtcNow(),
+            };
+            db.Incidents.Add(incident);
+            await db.SaveChangesAsync(Ct);
+            id = incident.Id;
+            db.Add(new Escalation
+            {
+                IncidentId = id, Policy = "payments-default", Team = "payments", Urgency = "high", State = EscalationState.Active,
+                StartedAt = _time.GetUtcNow(), NextFireAt = due,
+            });
+            await db.SaveChangesAsync(Ct);
+        }
+
+        var end = timers.SlotEnd(due);
+        Assert.Equal(boundary + timers.SlotWidth, end);
+        await node.Services.GetRequiredService<EscalationEngine>().FireDueAsync(end - timers.SlotWidth, end, Ct);
+
+        await using var check = DatabaseExtensions.CreateContext(_options);
+        Assert.Equal(1, (await check.Set<Escalation>().SingleAsync(e => e.IncidentId == id, Ct)).Step);
+    }
 }

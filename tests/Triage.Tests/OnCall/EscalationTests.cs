@@ -174,10 +174,56 @@ public sealed class EscalationTests : IAsyncLifetime
         var stopped = await check.Set<Escalation>().SingleAsync(e => e.IncidentId == id, TestContext.Current.CancellationToken);
         Assert.Equal(EscalationState.Stopped, stopped.State);
         Assert.Equal("acknowledged by dave", stopped.StopReason);
-        Assert.False(await _services!.GetRequiredService<EscalationTimers>().ExistsAsync(id, CancellationToken.None));
-        var outbox = await check.Set<OutboxMessage>().Where(m => m.IncidentId == id).OrderBy(m => m.Id)
-            .Select(m => m.Kind).ToListAsync(TestContext.Current.CancellationToken);
-        Assert.Equal(["page", "page", "acknowledge"], outbox);
+        Assert.Equal(["page", "page", "acknowledge"], await OutboxKindsAsync(id));
+
+        // The next level's timer is a slot timer, shared with whatever else is due then, so it stays; when it fires, the
+        // stopped escalation is not among the due ones. Waiting for the trigger to be gone waits for that firing to end.
+        var slot = _services!.GetRequiredService<EscalationTimers>().SlotTriggerKey(second.NextFireAt);
+        Assert.True(await _scheduler!.Exists(slot, TestContext.Current.CancellationToken));
+        _time.Advance(TimeSpan.FromMinutes(10));
+        await WaitForTriggerGoneAsync(slot);
+        Assert.Equal(["page", "page", "acknowledge"], await OutboxKindsAsync(id));
+        await using var after = _database.NewContext();
+        Assert.Equal(2, (await after.Set<Escalation>().SingleAsync(e => e.IncidentId == id, TestContext.Current.CancellationToken)).Step);
+    }
+
+    [Fact]
+    public async Task NextLevelTimers_OfEscalationsDueInOneSlot_AreOneQuartzTrigger()
+    {
+        var engine = await StartAsync();
+        var ids = new List<long>();
+        for (var i = 0; i < 3; i++)
+        {
+            ids.Add(await OpenIncidentAsync(engine));
+        }
+
+        foreach (var id in ids)
+        {
+            await WaitForStepAsync(id, 1);
+        }
+
+        var triggers = await _scheduler!.QueryTriggers(new TriggerQuery { Group = GroupMatcher<TriggerKey>.GroupEquals(EscalationTimers.Group) }, TestContext.Current.CancellationToken);
+        var keys = triggers.Items.Select(t => t.Key).ToList();
+        var timers = _services!.GetRequiredService<EscalationTimers>();
+        // All three paged at the fake clock's one "now", so their level-2 timers (now + 5m) share a slot; the incident
+        // triggers of the first pages fired and are gone.
+        Assert.Equal([timers.SlotTriggerKey(_time.GetUtcNow() + TimeSpan.FromMinutes(5))], keys);
+
+        _time.Advance(TimeSpan.FromMinutes(5));
+        foreach (var id in ids)
+        {
+            Assert.Equal("level 2/2: dave, team channel payments", (await WaitForStepAsync(id, 2)).LastPaged);
+        }
+    }
+
+    private async Task WaitForTriggerGoneAsync(TriggerKey key)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30); // wall-clock guard only; the schedule runs on the fake clock
+        while (await _scheduler!.Exists(key, TestContext.Current.CancellationToken))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"trigger {key} did not fire");
+            await Task.Delay(20, TestContext.Current.CancellationToken);
+        }
     }
 
     [Fact]

@@ -17,9 +17,10 @@ namespace Triage.Bench;
 
 /// <summary>
 /// Escalation lateness: N pending escalations (Quartz triggers in the triage database) fall due spread over a window;
-/// for each, how late the page is committed after its due time. Twice per store: with the node running throughout,
-/// and across a restart (the node stops after scheduling, stays down while half the window falls due, and a new
-/// node on the same database takes over). SQLite store, and the clustered PostgreSQL store when a server is given.
+/// for each, how late the page is committed after its due time. Three cells per store: the node running throughout;
+/// a plain restart (the node stops just before the first timer and a new one starts at once); and a node that stays
+/// down while half the window falls due before a new one takes over, which measures how fast a backlog drains.
+/// SQLite store, and the clustered PostgreSQL store when a server is given.
 /// </summary>
 /// <remarks>
 /// The clock is the system clock shifted by a constant set once before the scheduler starts, so that the
@@ -59,7 +60,7 @@ internal static class EscalationBenchmark
         var postgres = Option(args, "--postgres") ?? Environment.GetEnvironmentVariable("TRIAGE_TEST_POSTGRES");
         var results = Option(args, "--results") ?? Path.Combine("bench", "RESULTS.md");
         var stores = (Option(args, "--stores") ?? (postgres is null ? "sqlite" : "sqlite,postgres")).Split(',');
-        var cells = (Option(args, "--cells") ?? "running,restart").Split(',');
+        var cells = (Option(args, "--cells") ?? "running,restart-now,restart").Split(',').Select(ParseCell).ToList();
         // Direction-finding knobs (defaults: what the service runs with); see EscalationSchedulerTuning.
         var defaults = new EscalationSchedulerTuning();
         var tuning = new EscalationSchedulerTuning
@@ -69,9 +70,13 @@ internal static class EscalationBenchmark
             RelaxedSchedulerCommits = !args.Contains("--durable-scheduler-commits"),
             SerializedJobs = args.Contains("--serialized-jobs"),
             MaxFiringBatch = int.Parse(Option(args, "--max-firing-batch") ?? defaults.MaxFiringBatch.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture),
+            TimerSlot = Option(args, "--timer-slot-ms") is { } slot ? TimeSpan.FromMilliseconds(double.Parse(slot, CultureInfo.InvariantCulture)) : defaults.TimerSlot,
         };
         var warmup = int.Parse(Option(args, "--warmup") ?? "1000", CultureInfo.InvariantCulture);
         var scheduleBatch = int.Parse(Option(args, "--schedule-batch") ?? "1000", CultureInfo.InvariantCulture);
+        // PostgreSQL only, opt-in (tracing every command costs CPU, which would count in the CPU per page): statements
+        // per page in the note, and the most frequent ones on the console.
+        var statements = Option(args, "--statements") is { } top ? int.Parse(top, CultureInfo.InvariantCulture) : (int?)null;
         var config = ConfigLoader.Parse(Config, "escalation-bench.yaml");
         var rows = new List<string>();
         var notes = new List<string>();
@@ -88,18 +93,23 @@ internal static class EscalationBenchmark
                 // Not counted: the first cell of a fresh process otherwise pays for the JIT (tier-0 code and the tier-1
                 // recompiles of everything on the path, about a quarter of the CPU while the first 10,000 fire on
                 // 2 vCPUs), which a service that has been running does not, and the cells after it did not either.
-                var (warmRow, _) = await RunCellAsync(config, store, postgres, warmup, TimeSpan.FromSeconds(3), restart: false, tuning, scheduleBatch);
+                var (warmRow, _) = await RunCellAsync(config, store, postgres, warmup, TimeSpan.FromSeconds(3), Cell.Running, tuning, scheduleBatch, null);
                 Console.WriteLine($"warm-up (not counted): {warmRow}");
                 await Task.Delay(TimeSpan.FromSeconds(2)); // lets the background tier-1 compiles finish
             }
 
-            foreach (var restart in cells.Select(c => c == "restart"))
+            foreach (var cell in cells)
             {
-                var (row, note) = await RunCellAsync(config, store, postgres, count, window, restart, tuning, scheduleBatch);
+                using var counter = statements is not null && store == "postgres" ? new StatementCounter() : null;
+                var (row, note) = await RunCellAsync(config, store, postgres, count, window, cell, tuning, scheduleBatch, counter);
                 rows.Add(row);
                 notes.Add(note);
                 Console.WriteLine(row);
                 Console.WriteLine(note);
+                if (counter is not null)
+                {
+                    Console.WriteLine($"most frequent statements ({store}, {Label(cell)}):\n{counter.Report(count, statements!.Value)}");
+                }
             }
         }
 
@@ -110,7 +120,9 @@ internal static class EscalationBenchmark
                 + (postgres is null ? "" : " (PostgreSQL from TRIAGE_TEST_POSTGRES / --postgres, clustered store)"))
             .AppendLine(string.Create(CultureInfo.InvariantCulture, $"Scheduler: {tuning}; timers scheduled {scheduleBatch} per call."))
             .AppendLine(string.Create(CultureInfo.InvariantCulture, $"{count:N0} pending escalations due spread evenly over {window.TotalSeconds:0} s; lateness = page handed to the outbox (the webhook page, timeline and escalation step committed together) minus due time, ms; every firing also sets the timer of the policy's next level. ")
-                + "Restart: the node stops right after scheduling, stays down until half the window has fallen due, and a new node on the same database takes over; "
+                + $"Cells: *{Label(Cell.Running)}*: one node schedules the timers and runs; lateness from each page's due time. "
+                + $"*{Label(Cell.RestartNow)}*: the node that scheduled the timers runs, stops 1 s before the first falls due and a new node on the same database starts at once; lateness from each page's due time, as running. "
+                + $"*{Label(Cell.RestartAfterHalf)}* (measures the drain rate): the node stops right after scheduling, stays down until half the window has fallen due, and a new node on the same database takes over; "
                 + "the pages due while it was down (backlog) count from the new node's start and are shown apart from those due after it. "
                 + (warmup > 0 ? string.Create(CultureInfo.InvariantCulture, $"Each store first runs {warmup} escalations over 3 s that are not counted (JIT warm-up; --warmup 0 to skip). ") : "No warm-up (--warmup 0): the first cell pays for the JIT. ")
                 + "No peer: the issue names none.")
@@ -139,7 +151,7 @@ internal static class EscalationBenchmark
     }
 
     private static async Task<(string Row, string Note)> RunCellAsync(TriageConfig config, string store, string? postgresAdmin,
-        int count, TimeSpan window, bool restart, EscalationSchedulerTuning tuning, int scheduleBatch)
+        int count, TimeSpan window, Cell cell, EscalationSchedulerTuning tuning, int scheduleBatch, StatementCounter? counter)
     {
         var directory = Directory.CreateTempSubdirectory("triage-escalation-bench-").FullName;
         string? dropName = null;
@@ -185,27 +197,38 @@ internal static class EscalationBenchmark
                 due[ids[i]] = baseTime + window * i / ids.Count;
             }
 
+            // As the engine sets the next level's timer after a page: due a day ahead on the shifted clock, so slot timers.
             foreach (var chunk in ids.Chunk(Math.Max(1, scheduleBatch)))
             {
-                if (chunk.Length == 1)
-                {
-                    await timers.ScheduleAsync(chunk[0], 0, due[chunk[0]], CancellationToken.None);
-                }
-                else
-                {
-                    await timers.ScheduleAsync(chunk.Select(id => new EscalationTimer(id, 0, due[id])).ToList(), CancellationToken.None);
-                }
+                await timers.SetAsync(chunk.Select(id => new EscalationTimer(id, 0, due[id])).ToList(), CancellationToken.None);
             }
 
             schedule.Stop();
             DateTimeOffset? restartedAt = null;
-            if (restart)
+            var restartNote = "";
+            var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+            var started = clock.GetUtcNow();
+            if (cell == Cell.RestartAfterHalf)
             {
                 // The node goes away before anything fell due; the timers live only in the database now.
                 await node.DisposeAsync();
                 clock.SetNow(baseTime + window / 2);
                 node = await StartNodeAsync(config, options, clock, tuning);
                 restartedAt = clock.GetUtcNow();
+            }
+            else if (cell == Cell.RestartNow)
+            {
+                // A deploy or a crash-free restart: the running node stops shortly before the first timer and its
+                // successor starts at once; the timers live only in the database in between. CPU counts from the old
+                // node's stop, so the new node's start-up (cluster check-in, recovery scan) is in the figure.
+                clock.SetNow(baseTime - TimeSpan.FromSeconds(2));
+                await node.Scheduler.Start();
+                await Task.Delay(TimeSpan.FromSeconds(1));
+                cpu = Process.GetCurrentProcess().TotalProcessorTime;
+                started = clock.GetUtcNow();
+                await node.DisposeAsync();
+                node = await StartNodeAsync(config, options, clock, tuning);
+                restartNote = string.Create(CultureInfo.InvariantCulture, $"; the old node stopped and the new one was built {(clock.GetUtcNow() - started).TotalMilliseconds:F0} ms later, {(baseTime - clock.GetUtcNow()).TotalMilliseconds:F0} ms before the first due time");
             }
             else
             {
@@ -224,12 +247,22 @@ internal static class EscalationBenchmark
                     done.TrySetResult();
                 }
             };
-            var started = clock.GetUtcNow();
-            var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+            if (cell != Cell.RestartNow)
+            {
+                started = clock.GetUtcNow();
+                cpu = Process.GetCurrentProcess().TotalProcessorTime;
+            }
+
+            counter?.Start();
+            // Stopwatch ticks are CLOCK_MONOTONIC on Linux: the window to pass to `perf report --time` for a profile
+            // recorded with `perf record -k CLOCK_MONOTONIC`.
+            var monotonicStart = Stopwatch.GetTimestamp() / (double)Stopwatch.Frequency;
             await node.Scheduler.Start();
             await Task.WhenAny(done.Task, Task.Delay(window + TimeSpan.FromMinutes(10)));
             var finished = clock.GetUtcNow();
             cpu = Process.GetCurrentProcess().TotalProcessorTime - cpu;
+            counter?.Stop();
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"measured window (CLOCK_MONOTONIC): {monotonicStart:F3},{Stopwatch.GetTimestamp() / (double)Stopwatch.Frequency:F3}"));
             await node.DisposeAsync();
 
             var stats = new Percentiles(store);
@@ -252,17 +285,18 @@ internal static class EscalationBenchmark
             // From the first due time (or the restart) to the last page: the arrival rate when the node keeps up.
             var firstDue = restartedAt ?? due.Values.Min();
             var rate = paged.Count / Math.Max(0.001, (paged.Values.DefaultIfEmpty(firstDue).Max() - firstDue).TotalSeconds);
-            var run = restart ? "across a restart" : "running throughout";
+            var run = Label(cell);
             var row = string.Create(CultureInfo.InvariantCulture,
                 $"| {store}{(store == "postgres" ? " (clustered)" : "")} | {run} | {paged.Count}/{count} | {P(stats, 50)} | {P(stats, 99)} | {P(stats, 100)} | {(stats.Count == 0 ? "—" : stats.Mean.ToString("F0", CultureInfo.InvariantCulture))} | {rate:F0} | {schedule.Elapsed.TotalSeconds:F1} s |");
-            var split = restart
+            var split = cell == Cell.RestartAfterHalf
                 ? string.Create(CultureInfo.InvariantCulture,
                     $"; {backlog.Count} fell due while no node ran (backlog, from the new node's start: first page at {P(backlog, 0)} ms, p50 {P(backlog, 50)} ms, p99 {P(backlog, 99)} ms, drained in {P(backlog, 100)} ms), {after.Count} after it (p50 {P(after, 50)} ms, p99 {P(after, 99)} ms, max {P(after, 100)} ms)")
-                : "";
+                : restartNote;
+            var statementNote = counter is null ? "" : string.Create(CultureInfo.InvariantCulture, $"; {counter.Total / (double)Math.Max(1, paged.Count):F1} SQL statements per page (Npgsql tracing on, so its CPU figure is not comparable)");
             var note = string.Create(CultureInfo.InvariantCulture,
                 $"{store}, {run}: {paged.Count} of {count} paged in {batches.Count} batches (mean {(batches.IsEmpty ? 0 : paged.Count / (double)batches.Count):F1} firings per commit){split}; "
                 + $"scheduling {count} timers took {schedule.Elapsed.TotalSeconds:F1} s ({count / schedule.Elapsed.TotalSeconds:F0}/s); run {(finished - started).TotalSeconds:F0} s, "
-                + $"process CPU {cpu.TotalMilliseconds / Math.Max(1, paged.Count):F2} ms per page (a load-independent cost; the machine's other work does not count).");
+                + $"process CPU {cpu.TotalMilliseconds / Math.Max(1, paged.Count):F2} ms per page (a load-independent cost; the machine's other work does not count){statementNote}.");
             return (row, note);
         }
         finally
@@ -327,6 +361,29 @@ internal static class EscalationBenchmark
         var scheduler = await provider.GetRequiredService<ISchedulerFactory>().GetScheduler();
         return new Node(provider, scheduler);
     }
+
+    /// <summary>The benchmark's cells; see the description the report opens with.</summary>
+    private enum Cell
+    {
+        Running,
+        RestartNow,
+        RestartAfterHalf,
+    }
+
+    private static Cell ParseCell(string name) => name switch
+    {
+        "running" => Cell.Running,
+        "restart-now" => Cell.RestartNow,
+        "restart" => Cell.RestartAfterHalf,
+        _ => throw new ArgumentException($"unknown cell '{name}' (running, restart-now, restart)"),
+    };
+
+    private static string Label(Cell cell) => cell switch
+    {
+        Cell.Running => "running throughout",
+        Cell.RestartNow => "plain restart (new node at once)",
+        _ => "down half the window, then restart (drain)",
+    };
 
     private static string P(Percentiles stats, double percentile) =>
         stats.Count == 0 ? "—" : stats.P(percentile).ToString("F0", CultureInfo.InvariantCulture);

@@ -248,7 +248,11 @@ internal sealed partial class OutboxDispatcher : BackgroundService
         }
         else
         {
-            using var timeout = new CancellationTokenSource(_options.Lease, _time);
+            // Elapsed time, like HttpClient.Timeout, not the service clock: the timeout bounds a call to a remote side,
+            // which takes real time. A test clock moved ahead while a call was in flight used to cancel it and leave a
+            // message that may have arrived pending on a retry due on that stopped clock, holding back the rest of its
+            // incident's messages on the channel.
+            using var timeout = new CancellationTokenSource(_options.Lease);
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
             try
             {

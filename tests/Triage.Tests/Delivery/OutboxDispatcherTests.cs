@@ -323,6 +323,39 @@ public sealed class OutboxDispatcherTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task DispatchDueAsync_ClockJumpsPastTheLeaseMidCall_TheCallIsNotCancelled()
+    {
+        var incident = await _database.AddIncidentAsync();
+        var message = await EnqueueAsync(incident, "teams", "incident-1/card/reply/3", "thread_reply");
+        var inFlight = new InFlightChannel("teams");
+        var dispatching = Dispatcher(inFlight).DispatchDueAsync(CancellationToken.None);
+        await inFlight.Entered.Task.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+
+        _time.Advance(_options.Lease + TimeSpan.FromMinutes(5)); // a test's clock moves on; the remote side answers now
+        inFlight.Answer.SetResult(DeliveryResult.Delivered("1700000000.000300"));
+        await dispatching;
+
+        var stored = await ReloadAsync(message.Id);
+        Assert.Equal((OutboxStatus.Delivered, 1, "1700000000.000300"), (stored.Status, stored.Attempts, stored.RemoteId));
+    }
+
+    /// <summary>A channel whose call is in flight until the test answers it, and which honours cancellation as HTTP does.</summary>
+    private sealed class InFlightChannel(string name) : IDeliveryChannel
+    {
+        public TaskCompletionSource Entered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource<DeliveryResult> Answer { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public string Name => name;
+
+        public Task<DeliveryResult> DeliverAsync(OutboxMessage message, CancellationToken cancellationToken)
+        {
+            Entered.TrySetResult();
+            return Answer.Task.WaitAsync(cancellationToken);
+        }
+    }
+
+    [Fact]
     public async Task DispatchDueAsync_ProcessDiedMidAttempt_AnotherDispatcherRetriesAfterTheLease()
     {
         var incident = await _database.AddIncidentAsync();

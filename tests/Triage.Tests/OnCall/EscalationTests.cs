@@ -123,7 +123,7 @@ public sealed class EscalationTests : IAsyncLifetime
 
     private async Task<Escalation> WaitForStepAsync(long incidentId, int step)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(30); // wall-clock guard only; the schedule runs on the fake clock
+        var deadline = DateTime.UtcNow.AddSeconds(60); // wall-clock guard only; the schedule runs on the fake clock
         while (true)
         {
             await using var db = _database.NewContext();
@@ -332,7 +332,7 @@ public sealed class EscalationTests : IAsyncLifetime
 
     private async Task<List<string>> WaitForTimelineAsync(long incidentId, string kind, int count)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(30); // wall-clock guard only; the schedule runs on the fake clock
+        var deadline = DateTime.UtcNow.AddSeconds(60); // wall-clock guard only; the schedule runs on the fake clock
         while (true)
         {
             var entries = await TimelineAsync(incidentId, kind);

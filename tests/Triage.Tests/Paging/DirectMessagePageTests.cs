@@ -15,7 +15,7 @@ namespace Triage.Tests.Paging;
 public sealed class DirectMessagePageTests : IAsyncLifetime
 {
     private static readonly DateTimeOffset Now = new(2026, 11, 25, 12, 10, 0, TimeSpan.Zero);
-    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(60); // a guard against a hang only, long enough for a busy machine
     private readonly FakeTimeProvider _clock = new(Now);
     private FakeSlackWebApi _slack = null!;
     private FakeBotFramework _teams = null!;

@@ -20,6 +20,7 @@ internal static class DatabaseExtensions
     /// </remarks>
     public static IServiceCollection AddTriageDatabase(this IServiceCollection services, DatabaseOptions options)
     {
+        services.AddHostedService<DatabaseStartup>(); // hosted services start in order: the schema first
         if (options.Provider == "postgres")
         {
             services.AddDbContextPool<TriageDbContext, PostgresTriageDbContext>(db => ConfigurePostgres(db, options.ConnectionString!));
@@ -28,9 +29,10 @@ internal static class DatabaseExtensions
         {
             var connectionString = options.ConnectionString ?? DefaultSqliteConnectionString;
             services.AddDbContextPool<TriageDbContext, SqliteTriageDbContext>(db => ConfigureSqlite(db, connectionString));
+            services.AddHostedService(sp => new SqliteCheckpointer(connectionString, sp.GetRequiredService<TimeProvider>(),
+                sp.GetRequiredService<ILogger<SqliteCheckpointer>>()));
         }
 
-        services.AddHostedService<DatabaseStartup>();
         return services;
     }
 

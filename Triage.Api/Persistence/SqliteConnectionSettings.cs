@@ -14,6 +14,9 @@ namespace Triage.Api.Persistence;
 /// ingest benchmark showed those sleeps on the request path. With it SQLite waits for the lock in steps of 1–100 ms.
 /// <c>synchronous = FULL</c>: in WAL mode NORMAL does not sync the log on commit, so an answered alert could be lost
 /// to a power cut; FULL syncs on every commit, and the writer's group commit shares that cost across requests.
+/// <c>wal_autocheckpoint = 0</c>: by default the commit that takes the log past 1,000 pages also copies the log into
+/// the database file and syncs it, so every ~40th ingest commit waited for that, and every request in its group with
+/// it; <see cref="SqliteCheckpointer"/> checkpoints in the background instead.
 /// No <c>mmap_size</c>: in WAL mode a connection that finds the log changed since its last transaction (which, with the
 /// writer and the pipeline committing all the time, is nearly every transaction) unmaps the whole file, so a map is
 /// torn down and faulted in again page by page; munmap and those faults were about 8% of an ingest profile's samples.
@@ -27,7 +30,14 @@ internal sealed class SqliteConnectionSettings : DbConnectionInterceptor
 {
     public static readonly SqliteConnectionSettings Instance = new();
 
-    private const string Pragmas = "PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL;";
+    /// <summary>
+    /// What every connection to the embedded database carries, EF's and Quartz's alike: the busy timeout, and no
+    /// checkpoint by the connection that commits (<see cref="SqliteCheckpointer"/> does them, off the request path), and a
+    /// log file cut back to 64 MB when it starts over.
+    /// </summary>
+    public const string EveryConnection = "PRAGMA busy_timeout = 10000; PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;";
+
+    private const string Pragmas = EveryConnection + " PRAGMA synchronous = FULL;";
 
     /// <summary>The settings each SQLite handle carries now; a handle closed for good is collected with its entry.</summary>
     private static readonly ConditionalWeakTable<SQLitePCL.sqlite3, string> Carried = new();

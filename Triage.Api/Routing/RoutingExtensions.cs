@@ -86,7 +86,8 @@ internal static class RoutingExtensions
                 else
                 {
                     var connectionString = database.ConnectionString ?? DatabaseExtensions.DefaultSqliteConnectionString;
-                    var pragmas = "PRAGMA busy_timeout = 10000;" + (tuning.RelaxedSchedulerCommits ? " PRAGMA synchronous = NORMAL;" : " PRAGMA synchronous = FULL;");
+                    var pragmas = Persistence.SqliteConnectionSettings.EveryConnection
+                        + (tuning.RelaxedSchedulerCommits ? " PRAGMA synchronous = NORMAL;" : " PRAGMA synchronous = FULL;");
                     store.UseSqlite(o =>
                     {
                         o.ConnectionString = connectionString;

@@ -39,18 +39,25 @@ internal sealed class EventBuilder(ProcessTable processes, ContainerDirectory co
             TimestampNs = e.TimestampNs,
             // The cgroup the kernel saw at this syscall: a table entry can predate a move (runc joins the container's
             // cgroup after it forked), and enforcement keys on the cgroup the process is in now.
-            Process = process.ToSnapshot() with
-            {
-                LoginUid = e.LoginUid == uint.MaxValue ? -1 : e.LoginUid,
-                CgroupId = e.CgroupId != 0 ? e.CgroupId : process.CgroupId,
-            },
-            Ancestors = ancestors.Select(a => a.ToSnapshot()).ToList(),
+            Process = process.ToEventSnapshot(e.LoginUid == uint.MaxValue ? -1 : e.LoginUid, e.CgroupId != 0 ? e.CgroupId : process.CgroupId,
+                keep: e.Kind != EventKind.Exec),
+            Ancestors = Snapshots(ancestors),
             Fd = Fd(e),
             Args = Args(e),
             Container = containerId is null ? null : containers.Get(containerId),
             Kubernetes = containerId is null ? null : containers.Pod(containerId),
             Number = ++_number,
         };
+    }
+
+    private static ProcessSnapshot[] Snapshots(IReadOnlyList<ProcessEntry> entries)
+    {
+        if (entries.Count == 0)
+            return [];
+        var snapshots = new ProcessSnapshot[entries.Count];
+        for (var i = 0; i < snapshots.Length; i++)
+            snapshots[i] = entries[i].ToSnapshot();
+        return snapshots;
     }
 
     internal static string TypeName(KernelEvent e) => e.Kind switch

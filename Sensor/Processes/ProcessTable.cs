@@ -34,11 +34,30 @@ internal sealed record ProcessEntry
     {
         if (_snapshot.Get(this) is { } cached)
             return cached;
+        var snapshot = BuildSnapshot(-1, CgroupId);
+        _snapshot = new SnapshotSlot(this, snapshot);
+        return snapshot;
+    }
+
+    /// <summary>
+    /// The snapshot an event of this very process carries, with what the kernel saw at that syscall (login uid,
+    /// cgroup). With <paramref name="keep"/> false and nothing cached yet it is built for this event alone: an exec
+    /// starts a new entry and is, for most processes (a shell's commands), their only event, so a snapshot kept then
+    /// sat unused in the tombstone for its whole life (and the event copied it anyway to add these two fields).
+    /// Later events of the same entry (opens, connects) pass true and share the cached one, as descendants do.
+    /// </summary>
+    public ProcessSnapshot ToEventSnapshot(long loginUid, ulong cgroupId, bool keep) =>
+        _snapshot.Get(this) is null && !keep
+            ? BuildSnapshot(loginUid, cgroupId)
+            : ToSnapshot() with { LoginUid = loginUid, CgroupId = cgroupId };
+
+    private ProcessSnapshot BuildSnapshot(long loginUid, ulong cgroupId)
+    {
         var argv = Argv;
         var args = argv.Count > 1 ? new string[argv.Count - 1] : [];
         for (var i = 1; i < argv.Count; i++)
             args[i - 1] = argv[i];
-        var snapshot = new ProcessSnapshot
+        return new ProcessSnapshot
         {
             Pid = Pid,
             Ppid = Ppid,
@@ -52,10 +71,9 @@ internal sealed record ProcessEntry
             IsExeUpperLayer = IsExeUpperLayer,
             IsExeFromMemfd = IsExeFromMemfd,
             StartTimeNs = StartNs,
-            CgroupId = CgroupId,
+            CgroupId = cgroupId,
+            LoginUid = loginUid,
         };
-        _snapshot = new SnapshotSlot(this, snapshot);
-        return snapshot;
     }
 
     /// <summary>
@@ -121,7 +139,7 @@ internal sealed class ProcessTable(TimeProvider time)
     // The start times of each pid's tombstones: a parent lookup by pid touches only that pid's few tombstones. It used
     // to scan them all, which made every event of a process whose parent had exited cost O(tombstones) — about a
     // quarter of the sensor's CPU on a node running 1,000 short-lived processes a second (5-minute retention).
-    private readonly Dictionary<int, List<ulong>> _deadStarts = [];
+    private readonly Dictionary<int, StartTimes> _deadStarts = [];
     private readonly Queue<(int Pid, ulong Start, DateTimeOffset At)> _deadOrder = new();
     // Tombstones past LeafTombstoneTtl that still had children then: kept until TombstoneTtl (same time order).
     private readonly Queue<(int Pid, ulong Start, DateTimeOffset At)> _parentOrder = new();
@@ -198,7 +216,7 @@ internal sealed class ProcessTable(TimeProvider time)
                     // tree that matters to an analyst is who started the process.
                     var known = _live.GetValueOrDefault(e.Pid);
                     var same = known is not null && Same(known.StartNs, e.StartBoottimeNs);
-                    var entry = FromEvent(e) with { Ppid = same ? known!.Ppid : e.Ppid };
+                    var entry = FromEvent(e, same ? known!.Ppid : e.Ppid);
                     if (SelfReexec.IsSelfExePath(e.Path))
                     {
                         // A multi-call binary (busybox, runc) re-executed itself through /proc/self/exe: the kernel
@@ -300,9 +318,9 @@ internal sealed class ProcessTable(TimeProvider time)
         ProcessEntry? best = null;
         if (_deadStarts.TryGetValue(child.Ppid, out var starts))
         {
-            foreach (var start in starts)
+            for (var i = 0; i < starts.Count; i++)
             {
-                var entry = _dead[(child.Ppid, start)];
+                var entry = _dead[(child.Ppid, starts[i])];
                 if (StartedNoLaterThan(entry.StartNs, child.StartNs) && (best is null || entry.StartNs > best.StartNs))
                     best = entry;
             }
@@ -316,9 +334,9 @@ internal sealed class ProcessTable(TimeProvider time)
             return live;
         if (_deadStarts.TryGetValue(pid, out var starts))
         {
-            foreach (var start in starts)
+            for (var i = 0; i < starts.Count; i++)
             {
-                var entry = _dead[(pid, start)];
+                var entry = _dead[(pid, starts[i])];
                 if (Same(entry.StartNs, startNs))
                     return entry;
             }
@@ -378,9 +396,7 @@ internal sealed class ProcessTable(TimeProvider time)
         }
         else
         {
-            if (!_deadStarts.TryGetValue(entry.Pid, out var starts))
-                _deadStarts[entry.Pid] = starts = new List<ulong>(1);
-            starts.Add(entry.StartNs);
+            System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_deadStarts, entry.Pid, out _).Add(entry.StartNs);
         }
         _dead[key] = entry;
         Link(entry.Ppid);
@@ -400,11 +416,54 @@ internal sealed class ProcessTable(TimeProvider time)
         if (!_dead.Remove((pid, start), out var removed))
             return;
         Unlink(removed.Ppid);
-        if (!_deadStarts.TryGetValue(pid, out var starts))
+        ref var starts = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrNullRef(_deadStarts, pid);
+        if (System.Runtime.CompilerServices.Unsafe.IsNullRef(ref starts))
             return;
         starts.Remove(start);
         if (starts.Count == 0)
             _deadStarts.Remove(pid);
+    }
+
+    /// <summary>
+    /// The start times of one pid's tombstones (distinct). Nearly always one, held inline: a list per pid was two
+    /// more objects per tombstone, kept as long as the tombstone (tens of thousands on a busy node, all of them for
+    /// the collector to move).
+    /// </summary>
+    private struct StartTimes
+    {
+        private ulong _first;
+        private List<ulong>? _more;
+
+        public int Count { get; private set; }
+
+        public readonly ulong this[int index] => index == 0 ? _first : _more![index - 1];
+
+        public void Add(ulong start)
+        {
+            if (Count == 0)
+                _first = start;
+            else
+                (_more ??= []).Add(start);
+            Count++;
+        }
+
+        public void Remove(ulong start)
+        {
+            if (Count > 0 && _first == start)
+            {
+                // The last of the others takes the inline place.
+                if (Count > 1)
+                {
+                    _first = _more![^1];
+                    _more.RemoveAt(_more.Count - 1);
+                }
+                Count--;
+            }
+            else if (_more is not null && _more.Remove(start))
+            {
+                Count--;
+            }
+        }
     }
 
     private void Expire()
@@ -431,10 +490,12 @@ internal sealed class ProcessTable(TimeProvider time)
         }
     }
 
-    private static ProcessEntry FromEvent(KernelEvent e) => new()
+    private static ProcessEntry FromEvent(KernelEvent e) => FromEvent(e, e.Ppid);
+
+    private static ProcessEntry FromEvent(KernelEvent e, int ppid) => new()
     {
         Pid = e.Pid,
-        Ppid = e.Ppid,
+        Ppid = ppid,
         StartNs = e.StartBoottimeNs,
         Name = e.Comm,
         // A memfd has no path: name it as the kernel does ("memfd:<name>"), not by the /dev/fd/N it was run through.

@@ -36,6 +36,46 @@ public sealed class ProcessTableTests
     }
 
     [Fact]
+    public void ToEventSnapshot_NotKeptUntilAnEventAsksToKeepIt_ThenShared()
+    {
+        var entry = new ProcessEntry { Pid = Base + 1, Name = "sh", Argv = ["sh", "-c", "true"], Uid = 1000, CgroupId = 7 };
+
+        var exec = entry.ToEventSnapshot(1000, 9, keep: false);
+        var again = entry.ToEventSnapshot(-1, 7, keep: false);
+        var kept = entry.ToEventSnapshot(-1, 8, keep: true);
+        var afterKept = entry.ToEventSnapshot(5, 9, keep: false);
+
+        Assert.Equal((9ul, 1000L, "1000", "sh -c true"), (exec.CgroupId, exec.LoginUid, exec.User, exec.Cmdline));
+        Assert.NotSame(exec.Args, again.Args);
+        Assert.Equal((8ul, -1L), (kept.CgroupId, kept.LoginUid));
+        var cached = entry.ToSnapshot();
+        Assert.Equal((7ul, -1L), (cached.CgroupId, cached.LoginUid));
+        Assert.Same(cached.Args, kept.Args);
+        Assert.Same(cached.Args, afterKept.Args);
+        Assert.Equal((9ul, 5L), (afterKept.CgroupId, afterKept.LoginUid));
+    }
+
+    [Fact]
+    public void Ancestors_SeveralTombstonesOfOnePid_OldestGoesOverTheBoundOthersStillFound()
+    {
+        var table = new ProcessTable(new FakeTimeProvider()) { MaxTombstones = 2 };
+        // The same pid runs three times; a child of each run outlives it.
+        for (var run = 0; run < 3; run++)
+        {
+            var start = (10 + 10 * (ulong)run) * Sec;
+            table.Apply(Fork(Base + 1, 0, start, 0, $"run{run}"));
+            table.Apply(Fork(Base + 10 + run, Base + 1, start + Sec, start, "child"));
+            table.Apply(Exit(Base + 1, start));
+        }
+
+        Assert.Equal(2, table.TombstoneCount);
+        Assert.Equal("run2", Assert.Single(table.Ancestors(table.Get(Base + 12)!)).Name);
+        Assert.Equal("run1", Assert.Single(table.Ancestors(table.Get(Base + 11)!)).Name);
+        // The oldest run's tombstone went over the bound; no later run of that pid started before its child.
+        Assert.Empty(table.Ancestors(table.Get(Base + 10)!));
+    }
+
+    [Fact]
     public void Apply_Exit_TombstoneKeepsTheSnapshotTheLiveEntryBuilt()
     {
         var time = new FakeTimeProvider();

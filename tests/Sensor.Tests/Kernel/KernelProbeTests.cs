@@ -83,7 +83,8 @@ public sealed class KernelProbeTests
                 Assert.Equal(0u, life.Syscall);
                 Assert.Equal(EventFlags.None, life.Flags);
                 Assert.Equal(0ul, life.ExeInode);
-                Assert.All(life.Args, a => Assert.Equal(0ul, a));
+                var args = life.Args;
+                Assert.Equal(new ulong[SyscallArgs.Count], ((ReadOnlySpan<ulong>)args).ToArray());
                 Assert.Equal(exec.CgroupId, life.CgroupId);
                 Assert.Equal(exec.CgroupName, life.CgroupName);
                 Assert.Equal(exec.StartBoottimeNs, life.StartBoottimeNs);

@@ -106,7 +106,7 @@ internal sealed partial class EscalationEngine(
     /// written wait and are written together in the next one (see <see cref="FiringBatches"/>).
     /// </summary>
     public Task FireAsync(long incidentId, int step, DateTimeOffset scheduledFor, CancellationToken cancellationToken) =>
-        _batches.RunAsync(new Firing(incidentId, step, scheduledFor), FireBatchAsync, cancellationToken);
+        _batches.RunAsync([new Firing(incidentId, step, scheduledFor)], FireBatchAsync, cancellationToken);
 
     /// <summary>
     /// Fires every active escalation due in (<paramref name="from"/>, <paramref name="to"/>]: a slot timer of
@@ -114,7 +114,7 @@ internal sealed partial class EscalationEngine(
     /// </summary>
     public async Task FireDueAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken)
     {
-        // One microsecond wider than the slot: PostgreSQL keeps microseconds and rounds, so a due time a fraction above
+        // One microsecond wider than the slot: PostgreSQL keeps whole microseconds, so a due time a fraction of one above
         // the slot's start (in this slot by its ticks) may be stored as the start itself. An escalation read by two
         // neighbouring slots fires once: the second finds its step moved on.
         from -= TimeSpan.FromMicroseconds(1);
@@ -129,7 +129,7 @@ internal sealed partial class EscalationEngine(
                 .Select(e => new Firing(e.IncidentId, e.Step, e.NextFireAt)).ToList();
         }
 
-        await Task.WhenAll(due.Select(f => _batches.RunAsync(f, FireBatchAsync, cancellationToken)));
+        await _batches.RunAsync(due, FireBatchAsync, cancellationToken);
     }
 
     /// <summary>

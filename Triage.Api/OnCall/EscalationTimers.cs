@@ -52,7 +52,6 @@ internal sealed class EscalationTimers(ISchedulerFactory schedulers, EscalationS
     /// <summary>Whether a timer due at <paramref name="at"/> goes to a slot (set before the commit) rather than to the incident's own trigger.</summary>
     public bool IsSlotTimer(DateTimeOffset at) => at - time.GetUtcNow() >= SlotLead;
 
-    public TimeSpan SlotWidth => tuning.TimerSlot;
 
     /// <summary>The end of the slot a timer due at <paramref name="at"/> falls in: the slot is (end - width, end].</summary>
     public DateTimeOffset SlotEnd(DateTimeOffset at)
@@ -98,17 +97,22 @@ internal sealed class EscalationTimers(ISchedulerFactory schedulers, EscalationS
         }
     }
 
-    /// <summary>Looks at the slot ending at <paramref name="end"/> again at <paramref name="at"/>: a retry after a failed slot firing.</summary>
-    public async Task RetrySlotAsync(DateTimeOffset end, DateTimeOffset at, CancellationToken cancellationToken)
+    /// <summary>Looks at the slot (<paramref name="start"/>, <paramref name="end"/>] again at <paramref name="at"/>: a retry after a failed slot firing.</summary>
+    public async Task RetrySlotAsync(DateTimeOffset start, DateTimeOffset end, DateTimeOffset at, CancellationToken cancellationToken)
     {
         var scheduler = await schedulers.GetScheduler(cancellationToken);
         var key = new TriggerKey($"{SlotKey(end).Name}-retry-{at.UtcTicks.ToString(CultureInfo.InvariantCulture)}", Group);
-        await scheduler.ScheduleTrigger(SlotTrigger(end, key, at), TriggerConflict.Keep, cancellationToken);
+        var trigger = SlotTrigger(end, key, at);
+        trigger.JobDataMap[EscalationSlotJob.SlotStartKey] = start.UtcTicks.ToString(CultureInfo.InvariantCulture);
+        await scheduler.ScheduleTrigger(trigger, TriggerConflict.Keep, cancellationToken);
     }
 
-    private static ITrigger SlotTrigger(DateTimeOffset end, TriggerKey key, DateTimeOffset? at = null) => TriggerBuilder.Create()
+    // The slot's start is stored with it rather than taken from the width when it fires: a trigger stored by a version
+    // with another width still covers exactly its own slot.
+    private ITrigger SlotTrigger(DateTimeOffset end, TriggerKey key, DateTimeOffset? at = null) => TriggerBuilder.Create()
         .WithIdentity(key)
         .ForJob(SlotJobKey)
+        .UsingJobData(EscalationSlotJob.SlotStartKey, (end - tuning.TimerSlot).UtcTicks.ToString(CultureInfo.InvariantCulture))
         .UsingJobData(EscalationSlotJob.SlotEndKey, end.UtcTicks.ToString(CultureInfo.InvariantCulture))
         .StartAt(at ?? end)
         .WithSimpleSchedule(s => s.WithMisfireInstruction(SimpleTriggerMisfireInstruction.FireNow))
@@ -227,6 +231,7 @@ internal sealed class EscalationJob(EscalationEngine engine) : IJob
 internal sealed partial class EscalationSlotJob(EscalationEngine engine, EscalationTimers timers, TimeProvider time,
     ILogger<EscalationSlotJob> logger) : IJob
 {
+    public const string SlotStartKey = "slot_start";
     public const string SlotEndKey = "slot_end";
 
     /// <summary>How long after a failed slot firing the slot is looked at again.</summary>
@@ -234,19 +239,23 @@ internal sealed partial class EscalationSlotJob(EscalationEngine engine, Escalat
 
     public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken = default)
     {
-        var end = new DateTimeOffset(long.Parse(context.MergedJobDataMap.GetString(SlotEndKey)!, CultureInfo.InvariantCulture), TimeSpan.Zero);
+        var start = Time(context.MergedJobDataMap, SlotStartKey);
+        var end = Time(context.MergedJobDataMap, SlotEndKey);
         try
         {
-            await engine.FireDueAsync(end - timers.SlotWidth, end, cancellationToken);
+            await engine.FireDueAsync(start, end, cancellationToken);
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)
         {
             // The trigger fires once; without a retry the escalations of this slot that did not commit would wait for
             // their incident to change. Those that did commit find their step moved on.
             LogSlotFailed(logger, e, end, RetryDelay);
-            await timers.RetrySlotAsync(end, time.GetUtcNow() + RetryDelay, CancellationToken.None);
+            await timers.RetrySlotAsync(start, end, time.GetUtcNow() + RetryDelay, CancellationToken.None);
         }
     }
+
+    private static DateTimeOffset Time(JobDataMap data, string key) =>
+        new(long.Parse(data.GetString(key)!, CultureInfo.InvariantCulture), TimeSpan.Zero);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Escalation slot ending {SlotEnd:o} failed; looking again in {Delay}")]
     private static partial void LogSlotFailed(ILogger logger, Exception exception, DateTimeOffset slotEnd, TimeSpan delay);

@@ -24,16 +24,29 @@ internal sealed class FiringBatches(int maxBatch)
     private readonly ConcurrentQueue<Firing> _queue = new();
     private readonly SemaphoreSlim _writer = new(1, 1);
 
-    /// <summary>Returns once <paramref name="firing"/> is written (by this caller or by the one writing its batch).</summary>
-    public async Task RunAsync(Firing firing, Func<IReadOnlyList<Firing>, CancellationToken, Task> write, CancellationToken cancellationToken)
+    /// <summary>
+    /// Returns once every one of <paramref name="firings"/> is written (by this caller or by the one writing its batch).
+    /// A slot timer hands over all the escalations due in its slot at once, so that they go into one batch rather than
+    /// the first alone and the others after it.
+    /// </summary>
+    public async Task RunAsync(IReadOnlyCollection<Firing> firings, Func<IReadOnlyList<Firing>, CancellationToken, Task> write, CancellationToken cancellationToken)
     {
-        _queue.Enqueue(firing);
+        if (firings.Count == 0)
+        {
+            return;
+        }
+
+        foreach (var firing in firings)
+        {
+            _queue.Enqueue(firing);
+        }
+
         await _writer.WaitAsync(cancellationToken);
         try
         {
             // Only the holder of _writer dequeues and it finishes what it dequeued before releasing, so a firing that is
             // not done yet is still queued.
-            while (!firing.Done.Task.IsCompleted && !_queue.IsEmpty)
+            while (firings.Any(f => !f.Done.Task.IsCompleted) && !_queue.IsEmpty)
             {
                 var batch = new List<Firing>();
                 while (batch.Count < maxBatch && _queue.TryDequeue(out var next))
@@ -49,7 +62,7 @@ internal sealed class FiringBatches(int maxBatch)
             _writer.Release();
         }
 
-        await firing.Done.Task;
+        await Task.WhenAll(firings.Select(f => f.Done.Task));
     }
 
     /// <summary>

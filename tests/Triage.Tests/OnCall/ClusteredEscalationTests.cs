@@ -198,8 +198,9 @@ public sealed class ClusteredEscalationTests : IAsyncLifetime
         }
 
         var end = timers.SlotEnd(due);
-        Assert.Equal(boundary + timers.SlotWidth, end);
-        await node.Services.GetRequiredService<EscalationEngine>().FireDueAsync(end - timers.SlotWidth, end, Ct);
+        var width = node.Services.GetRequiredService<EscalationSchedulerTuning>().TimerSlot;
+        Assert.Equal(boundary + width, end);
+        await node.Services.GetRequiredService<EscalationEngine>().FireDueAsync(end - width, end, Ct);
 
         await using var check = DatabaseExtensions.CreateContext(_options);
         Assert.Equal(1, (await check.Set<Escalation>().SingleAsync(e => e.IncidentId == id, Ct)).Step);

@@ -9,9 +9,9 @@ namespace Triage.Api.Persistence;
 /// SQLite settings that live on each connection rather than in the file, applied whenever EF opens one.
 /// </summary>
 /// <remarks>
-/// A busy handler (<see cref="SqliteBusyWait"/>): without one a writer that finds the write lock taken (the ingest
-/// writer and the incident pipeline both write) gets SQLITE_BUSY at once, and Microsoft.Data.Sqlite retries only after
-/// sleeping 150 ms; the ingest benchmark showed those sleeps on the request path.
+/// <c>busy_timeout</c>: without it a writer that finds the write lock taken (the ingest writer and the incident
+/// pipeline both write) gets SQLITE_BUSY at once, and Microsoft.Data.Sqlite retries only after sleeping 150 ms; the
+/// ingest benchmark showed those sleeps on the request path. With it SQLite waits for the lock in steps of 1–100 ms.
 /// <c>synchronous = FULL</c>: in WAL mode NORMAL does not sync the log on commit, so an answered alert could be lost
 /// to a power cut; FULL syncs on every commit, and the writer's group commit shares that cost across requests.
 /// <c>wal_autocheckpoint = 0</c>: by default the commit that takes the log past 1,000 pages also copies the log into
@@ -31,11 +31,11 @@ internal sealed class SqliteConnectionSettings : DbConnectionInterceptor
     public static readonly SqliteConnectionSettings Instance = new();
 
     /// <summary>
-    /// What every connection to the embedded database carries, EF's and Quartz's alike, besides the busy handler that
-    /// <see cref="Apply"/> installs: no checkpoint by the connection that commits (<see cref="SqliteCheckpointer"/> does
-    /// them, off the request path), and a log file cut back to 64 MB when it starts over.
+    /// What every connection to the embedded database carries, EF's and Quartz's alike: the busy timeout, and no
+    /// checkpoint by the connection that commits (<see cref="SqliteCheckpointer"/> does them, off the request path), and a
+    /// log file cut back to 64 MB when it starts over.
     /// </summary>
-    public const string EveryConnection = "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;";
+    public const string EveryConnection = "PRAGMA busy_timeout = 10000; PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;";
 
     private const string Pragmas = EveryConnection + " PRAGMA synchronous = FULL;";
 
@@ -59,11 +59,6 @@ internal sealed class SqliteConnectionSettings : DbConnectionInterceptor
         if (handle is not null && Carried.TryGetValue(handle, out var carried) && carried == pragmas)
         {
             return;
-        }
-
-        if (handle is not null)
-        {
-            SqliteBusyWait.Install(handle);
         }
 
         using (var command = connection.CreateCommand())

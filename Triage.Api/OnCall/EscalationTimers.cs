@@ -52,7 +52,6 @@ internal sealed class EscalationTimers(ISchedulerFactory schedulers, EscalationS
     /// <summary>Whether a timer due at <paramref name="at"/> goes to a slot (set before the commit) rather than to the incident's own trigger.</summary>
     public bool IsSlotTimer(DateTimeOffset at) => at - time.GetUtcNow() >= SlotLead;
 
-
     /// <summary>The end of the slot a timer due at <paramref name="at"/> falls in: the slot is (end - width, end].</summary>
     public DateTimeOffset SlotEnd(DateTimeOffset at)
     {

@@ -123,6 +123,13 @@ public sealed class ClusteredEscalationTests : IAsyncLifetime
         }
     }
 
+    private Incident NewIncident() => new()
+    {
+        Fingerprint = Guid.NewGuid().ToString("N"), Rule = "r", Title = "IMDS query", Node = "node-1", Source = "sensor",
+        Priority = Triage.Contracts.AlertPriority.Critical, OwnerTeam = "payments", AlertCount = 1, CreatedAt = _time.GetUtcNow(),
+        FirstSeen = _time.GetUtcNow(), LastSeen = _time.GetUtcNow(),
+    };
+
     [Fact]
     public async Task NodeStopsMidEscalation_AnotherNodeOnTheSameDatabasePagesTheNextLevel_Once()
     {
@@ -130,12 +137,7 @@ public sealed class ClusteredEscalationTests : IAsyncLifetime
         long id;
         await using (var db = DatabaseExtensions.CreateContext(_options))
         {
-            var incident = new Incident
-            {
-                Fingerprint = Guid.NewGuid().ToString("N"), Rule = "r", Title = "IMDS query", Node = "node-1", Source = "sensor",
-                Priority = Triage.Contracts.AlertPriority.Critical, OwnerTeam = "payments", AlertCount = 1, CreatedAt = _time.GetUtcNow(),
-                FirstSeen = _time.GetUtcNow(), LastSeen = _time.GetUtcNow(),
-            };
+            var incident = NewIncident();
             db.Incidents.Add(incident);
             await db.SaveChangesAsync(Ct);
             id = incident.Id;
@@ -180,12 +182,7 @@ public sealed class ClusteredEscalationTests : IAsyncLifetime
         long id;
         await using (var db = DatabaseExtensions.CreateContext(_options))
         {
-            var incident = new Incident
-            {
-                Fingerprint = Guid.NewGuid().ToString("N"), Rule = "r", Title = "IMDS query", Node = "node-1", Source = "sensor",
-                Priority = Triage.Contracts.AlertPriority.Critical, OwnerTeam = "payments", AlertCount = 1, CreatedAt = _time.GetUtcNow(),
-                FirstSeen = _time.GetUtcNow(), LastSeen = _time.GetUtcNow(),
-            };
+            var incident = NewIncident();
             db.Incidents.Add(incident);
             await db.SaveChangesAsync(Ct);
             id = incident.Id;

@@ -33,7 +33,7 @@ internal sealed partial class SqliteCheckpointer(string connectionString, TimePr
     {
         using var connection = new SqliteConnection(connectionString);
         connection.Open();
-        SqliteConnectionSettings.Apply(connection, SqliteConnectionSettings.EveryConnection);
+        SqliteConnectionSettings.Apply(connection);
         var (logged, copied) = Checkpoint(connection, "PASSIVE");
         if (logged >= LongLogFrames && copied < logged)
         {

@@ -43,14 +43,17 @@ internal sealed class SqliteConnectionSettings : DbConnectionInterceptor
     private static readonly ConditionalWeakTable<SQLitePCL.sqlite3, string> Carried = new();
 
     public override void ConnectionOpened(DbConnection connection, ConnectionEndEventData eventData) =>
-        Apply((SqliteConnection)connection, Pragmas);
+        Apply((SqliteConnection)connection);
 
     public override Task ConnectionOpenedAsync(DbConnection connection, ConnectionEndEventData eventData, CancellationToken cancellationToken = default)
     {
         // Settings are a few in-process statements: nothing to wait for.
-        Apply((SqliteConnection)connection, Pragmas);
+        Apply((SqliteConnection)connection);
         return Task.CompletedTask;
     }
+
+    /// <summary>EF's settings, for any other connection of the service's own (so a pooled handle is not set back and forth).</summary>
+    public static void Apply(SqliteConnection connection) => Apply(connection, Pragmas);
 
     /// <summary>Runs <paramref name="pragmas"/> on the open <paramref name="connection"/> unless its handle already carries them.</summary>
     public static void Apply(SqliteConnection connection, string pragmas)

@@ -432,9 +432,11 @@ namespace Triage.Api.Migrations.Postgres
                     b.HasIndex("OpenFingerprint")
                         .IsUnique();
 
-                    b.HasIndex("Status", "LastSeen");
+                    b.HasIndex("Status", "Id");
 
                     b.ToTable("incidents", (string)null);
+
+                    b.HasAnnotation("Npgsql:StorageParameter:fillfactor", 80);
                 });
 
             modelBuilder.Entity("Triage.Api.Persistence.StoredAlert", b =>
@@ -485,7 +487,8 @@ namespace Triage.Api.Migrations.Postgres
 
                     b.HasKey("Id");
 
-                    b.HasIndex("SuppressionId");
+                    b.HasIndex("SuppressionId")
+                        .HasFilter("\"SuppressionId\" IS NOT NULL");
 
                     b.HasIndex("IncidentId", "Time");
 

@@ -418,7 +418,7 @@ namespace Triage.Api.Migrations.Sqlite
                     b.HasIndex("OpenFingerprint")
                         .IsUnique();
 
-                    b.HasIndex("Status", "LastSeen");
+                    b.HasIndex("Status", "Id");
 
                     b.ToTable("incidents", (string)null);
                 });
@@ -471,7 +471,8 @@ namespace Triage.Api.Migrations.Sqlite
 
                     b.HasKey("Id");
 
-                    b.HasIndex("SuppressionId");
+                    b.HasIndex("SuppressionId")
+                        .HasFilter("\"SuppressionId\" IS NOT NULL");
 
                     b.HasIndex("IncidentId", "Time");
 

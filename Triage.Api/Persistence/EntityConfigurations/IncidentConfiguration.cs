@@ -12,7 +12,11 @@ internal sealed class IncidentConfiguration : IEntityTypeConfiguration<Incident>
         builder.Property(i => i.Fingerprint).HasMaxLength(64);
         builder.Property(i => i.OpenFingerprint).HasMaxLength(64);
         builder.HasIndex(i => i.OpenFingerprint).IsUnique();
-        builder.HasIndex(i => new { i.Status, i.LastSeen });
+
+        // The listing filters by status and pages by id. LastSeen is left out of every index: it changes with each
+        // alert, so indexing it moved an index entry on every ingest commit (SQLite) and ruled out PostgreSQL's
+        // in-place (HOT) updates of the incident row.
+        builder.HasIndex(i => new { i.Status, i.Id });
         builder.HasIndex(i => i.NeedsProcessing).HasFilter("\"NeedsProcessing\"");
         builder.Property(i => i.Status).HasConversion<string>().HasMaxLength(16);
         builder.Property(i => i.Priority).HasConversion<int>();
@@ -32,7 +36,9 @@ internal sealed class StoredAlertConfiguration : IEntityTypeConfiguration<Stored
         builder.Property(a => a.Id).HasMaxLength(200);
         builder.Property(a => a.Priority).HasConversion<int>();
         builder.HasIndex(a => new { a.IncidentId, a.Time });
-        builder.HasIndex(a => a.SuppressionId);
+
+        // Only suppressed alerts are looked up by suppression; most alerts have none and stay out of the index.
+        builder.HasIndex(a => a.SuppressionId).HasFilter("\"SuppressionId\" IS NOT NULL");
     }
 }
 

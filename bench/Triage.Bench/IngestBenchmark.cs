@@ -364,8 +364,13 @@ internal static class IngestBenchmark
 
         info.Environment["LOG"] = logPath;
         info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        return Process.Start(info)!;
+        var process = Process.Start(info)!;
+        Children.Add(process);
+        return process;
     }
+
+    /// <summary>Servers started and not yet stopped: ended if the benchmark itself is stopped (Ctrl+C, SIGTERM, SIGHUP).</summary>
+    private static readonly Children Children = new();
 
     private static async Task RunToEndAsync(string file, string[] arguments, string workingDirectory)
     {
@@ -380,6 +385,7 @@ internal static class IngestBenchmark
 
     private static void Stop(Process process)
     {
+        Children.Remove(process);
         if (!process.HasExited)
         {
             process.Kill();

@@ -2,6 +2,7 @@ using Microsoft.EntityFrameworkCore;
 using Triage.Api.Chat;
 using Triage.Api.Configuration;
 using Triage.Api.Evidence;
+using Triage.Api.Operations;
 using Triage.Api.Persistence;
 using Triage.Api.Response;
 using Triage.Api.Sensors;
@@ -69,6 +70,7 @@ internal static class TriageHost
     {
         // appsettings.json ships beside the binary; the working directory stays the user's (./data/ lives there).
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = hostArgs, ContentRootPath = AppContext.BaseDirectory });
+        OperationsEndpoints.SelectMeters();
         builder.Services.AddTriageCore(config);
         builder.Services.AddChat(config);
         builder.Services.AddResponse(config);

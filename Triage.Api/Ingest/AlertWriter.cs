@@ -99,6 +99,12 @@ internal sealed partial class AlertWriter(
 
         // A full queue means the writer is busy and announces due counts with the next commit anyway.
         using var timer = time.CreateTimer(_ => _queue.Writer.TryWrite(RefreshTick), null, period, period);
+        await using (var scope = scopes.CreateAsyncScope())
+        {
+            _store = new IngestStore(scope.ServiceProvider.GetRequiredService<TriageDbContext>());
+        }
+
+        await using var store = _store;
         var batch = new List<PendingWrite>();
         while (await _queue.Reader.WaitToReadAsync(stoppingToken))
         {
@@ -196,9 +202,11 @@ internal sealed partial class AlertWriter(
             catch (Exception ex)
 #pragma warning restore CA1031
             {
-                // Whatever failed (a unique key another replica took first, a lost connection), start from fresh rows.
+                // Whatever failed (a unique key another replica took first, a lost connection), start from fresh rows
+                // on a fresh connection.
                 _open.Clear();
                 _unannounced.Clear();
+                await _store!.ResetAsync();
                 if (attempt < MaxCommitAttempts && IsTransient(ex))
                 {
                     LogCommitRetry(logger, ex, attempt);
@@ -224,16 +232,14 @@ internal sealed partial class AlertWriter(
     private async Task<(List<IReadOnlyList<AlertReceipt>> Receipts, List<IncidentChange> Changes)> StoreAsync(
         List<PendingWrite> batch, bool refresh, CancellationToken cancellationToken)
     {
-        await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<TriageDbContext>();
-        _store ??= new IngestStore(db);
+        var store = _store!;
         var now = time.GetUtcNow();
 
-        // One connection for the whole commit (on SQLite each open also runs the connection's pragmas).
-        await db.Database.OpenConnectionAsync(cancellationToken);
+        // The writer's own connection, open from one commit to the next.
+        await store.OpenAsync(cancellationToken);
 
         var allIds = batch.SelectMany(b => b.Alerts).Select(a => a.Id!).Distinct(StringComparer.Ordinal).ToList();
-        var existing = allIds.Count == 0 ? [] : await IngestStore.FindStoredAsync(db, allIds, cancellationToken);
+        var existing = allIds.Count == 0 ? [] : await store.FindStoredAsync(allIds, cancellationToken);
 
         var fresh = batch.SelectMany(b => b.Alerts.Select(a => (Alert: a, b.Source)))
             .Where(x => !existing.ContainsKey(x.Alert.Id!))
@@ -244,6 +250,9 @@ internal sealed partial class AlertWriter(
         var unknown = fresh.Select(x => x.Fingerprint).Where(f => !_open.ContainsKey(f)).Distinct(StringComparer.Ordinal).ToList();
         if (unknown.Count > 0)
         {
+            // Rare once the active fingerprints are remembered: EF's query on a pooled context is fine here.
+            await using var scope = scopes.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<TriageDbContext>();
             foreach (var row in await IngestStore.LoadOpenAsync(db, unknown, cancellationToken))
             {
                 _open[row.Fingerprint] = new OpenIncident
@@ -333,7 +342,7 @@ internal sealed partial class AlertWriter(
         var written = changes.Where(c => c.Existing is null || c.Added > 0 || c.Announce || c.Close).ToList();
         if (written.Count > 0)
         {
-            await _store.WriteAsync(db, written, alerts, timeline, now, cancellationToken);
+            await store.WriteAsync(written, alerts, timeline, now, cancellationToken);
         }
 
         foreach (var group in fresh.GroupBy(x => x.Source, StringComparer.Ordinal))

@@ -1,8 +1,12 @@
 using System.Data.Common;
+using System.Text.Json;
+using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Metadata;
 using Microsoft.EntityFrameworkCore.Storage;
+using Npgsql;
+using NpgsqlTypes;
 using Triage.Api.Persistence;
 using Triage.Contracts;
 
@@ -62,11 +66,16 @@ internal sealed class StaleIncidentException(IReadOnlyList<string> fingerprints)
 }
 
 /// <summary>
-/// The ingest writer's SQL. Reads go through EF (two small queries per commit, no tracking); writes are raw statements
-/// on the context's connection, with parameters made by EF's own type mappings so that values are stored exactly as
-/// EF stores them (SQLite keeps times as sortable integers, tags as JSON; PostgreSQL as timestamptz and text[]).
+/// The ingest writer's SQL, on a connection of its own that stays open between commits (reopened after a failure),
+/// with its statements prepared once and their parameters reused. Values are converted by EF's own type mappings, so
+/// they are stored exactly as EF stores them (SQLite keeps times as sortable integers, tags as JSON; PostgreSQL as
+/// timestamptz and text[]).
 /// </summary>
 /// <remarks>
+/// Why not a context per commit: a scope, a pooled context, a connection open (on SQLite the pragmas check), an EF
+/// LINQ query for the duplicate ids and a fresh parameter per value through the type mappings cost about as much CPU
+/// as the rest of the request. On PostgreSQL the connection asks Npgsql to prepare the writer's statements
+/// (<see cref="PreparedStatements"/>): unprepared, the server parses and plans every INSERT of every commit again.
 /// On PostgreSQL all writes of a commit go in one batch (one round trip, plus one for new incidents' ids and one for
 /// COMMIT); SQLite runs in-process, so it executes the same statements one by one on reused prepared commands.
 /// Updates to existing incidents are guarded by <see cref="Incident.Version"/> and the open fingerprint: every other
@@ -74,27 +83,35 @@ internal sealed class StaleIncidentException(IReadOnlyList<string> fingerprints)
 /// bumps the version, so a guarded update that hits no row means the writer's memory is stale, and the whole commit
 /// is rolled back and redone from fresh rows. Counts and times are relative updates, so replicas adding alerts to the
 /// same incident need no version bump and do not conflict.
+/// Only the writer's loop uses an instance (one commit at a time).
 /// </remarks>
-internal sealed class IngestStore
+internal sealed class IngestStore : IAsyncDisposable
 {
+    private readonly bool _postgres;
+    private readonly string _connectionString;
     private readonly Table _incidents;
     private readonly Table _alerts;
     private readonly Table _timeline;
-    private readonly string _updateSql;
-    private readonly string _insertIncidentSql;
-    private readonly string _insertAlertSql;
-    private readonly string _insertTimelineSql;
+    private readonly Statement _update;
+    private readonly Statement _insertIncident;
+    private readonly Statement _insertAlert;
+    private readonly Statement _insertTimeline;
+    private readonly string _findStoredSql;
+    private Session? _session;
 
     public IngestStore(TriageDbContext db)
     {
         var sql = db.GetService<ISqlGenerationHelper>();
-        var postgres = db is PostgresTriageDbContext;
+        _postgres = db is PostgresTriageDbContext;
+        var connectionString = db.Database.GetConnectionString()
+            ?? throw new InvalidOperationException("The database has no connection string");
+        _connectionString = _postgres ? PreparedStatements(connectionString) : connectionString;
         _incidents = new Table(db.Model, typeof(Incident), sql);
         _alerts = new Table(db.Model, typeof(StoredAlert), sql);
         _timeline = new Table(db.Model, typeof(TimelineEntry), sql);
-        var (least, greatest) = postgres ? ("LEAST", "GREATEST") : ("min", "max");
+        var (least, greatest) = _postgres ? ("LEAST", "GREATEST") : ("min", "max");
         var i = _incidents;
-        _updateSql = $"""
+        _update = new Statement($"""
             UPDATE {i.Name} SET
               {i.C("AlertCount")} = {i.C("AlertCount")} + @added,
               {i.C("FirstSeen")} = {least}({i.C("FirstSeen")}, COALESCE(@first, {i.C("FirstSeen")})),
@@ -109,10 +126,20 @@ internal sealed class IngestStore
               {i.C("OpenFingerprint")} = CASE WHEN @close THEN NULL ELSE {i.C("OpenFingerprint")} END
             WHERE {i.C("Id")} = @id AND {i.C("Version")} = @version AND {i.C("OpenFingerprint")} IS NOT NULL
               AND (NOT @close OR {i.C("LastSeen")} <= @known)
-            """;
-        _insertIncidentSql = Insert(_incidents, IncidentColumns) + $" RETURNING {i.C("Id")}";
-        _insertAlertSql = Insert(_alerts, AlertColumns);
-        _insertTimelineSql = Insert(_timeline, TimelineColumns);
+            """,
+            [
+                i.P("AlertCount", "@added"), i.P("FirstSeen", "@first", nullable: true), i.P("LastSeen", "@last", nullable: true),
+                i.P("Pod", "@pod"), i.P("Priority", "@priority"), i.P("Tags", "@tags"), i.P("SuppressionId", "@suppression"),
+                i.P("UpdatedAt", "@now"), i.P("Version", "@bump"), i.P("NeedsProcessing", "@announce"), i.P("NeedsProcessing", "@close"),
+                i.P("Id", "@id"), i.P("Version", "@version"), i.P("LastSeen", "@known"),
+            ]);
+        _insertIncident = Insert(_incidents, IncidentColumns, $" RETURNING {i.C("Id")}");
+        _insertAlert = Insert(_alerts, AlertColumns, "");
+        _insertTimeline = Insert(_timeline, TimelineColumns, "");
+        var a = _alerts;
+        _findStoredSql = _postgres
+            ? $"SELECT {a.C("Id")}, {a.C("IncidentId")} FROM {a.Name} WHERE {a.C("Id")} = ANY (@ids)"
+            : $"SELECT {a.C("Id")}, {a.C("IncidentId")} FROM {a.Name} WHERE {a.C("Id")} IN (SELECT value FROM json_each(@ids))";
     }
 
     private static readonly string[] IncidentColumns =
@@ -130,15 +157,92 @@ internal sealed class IngestStore
 
     private static readonly string[] TimelineColumns = ["IncidentId", "At", "Actor", "Channel", "Kind", "Detail"];
 
-    private static string Insert(Table table, string[] columns) =>
-        $"INSERT INTO {table.Name} ({string.Join(", ", columns.Select(table.C))}) VALUES ({string.Join(", ", columns.Select(c => "@" + c))})";
+    /// <summary>The application name of the writer's PostgreSQL connection (pg_stat_activity), unless the configuration names one.</summary>
+    internal const string ApplicationName = "triage-ingest-writer";
+
+    /// <summary>
+    /// The writer's PostgreSQL connection string: the configured one with Npgsql's automatic preparation switched on
+    /// (unless the configuration sets it), so a statement seen twice is parsed and planned once per connection.
+    /// </summary>
+    internal static string PreparedStatements(string connectionString)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(connectionString);
+        if (builder.MaxAutoPrepare == 0)
+        {
+            builder.MaxAutoPrepare = 16;
+            builder.AutoPrepareMinUsages = 2;
+        }
+
+        if (string.IsNullOrEmpty(builder.ApplicationName))
+        {
+            builder.ApplicationName = ApplicationName;
+        }
+
+        return builder.ConnectionString;
+    }
+
+    private static Statement Insert(Table table, string[] columns, string suffix) => new(
+        $"INSERT INTO {table.Name} ({string.Join(", ", columns.Select(table.C))}) VALUES ({string.Join(", ", columns.Select(c => "@" + c))}){suffix}",
+        [.. columns.Select(c => table.P(c, "@" + c))],
+        [.. columns.Select(table.Getter)]);
+
+    /// <summary>Opens the writer's connection unless it is open already.</summary>
+    public async Task OpenAsync(CancellationToken cancellationToken)
+    {
+        if (_session is { Connection.State: System.Data.ConnectionState.Open })
+        {
+            return;
+        }
+
+        await ResetAsync();
+        DbConnection connection = _postgres ? new NpgsqlConnection(_connectionString) : new SqliteConnection(_connectionString);
+        try
+        {
+            await connection.OpenAsync(cancellationToken);
+            if (connection is SqliteConnection sqlite)
+            {
+                SqliteConnectionSettings.Apply(sqlite);
+            }
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+
+        _session = new Session(connection);
+    }
+
+    /// <summary>Closes the connection (after a failure: the next commit opens a fresh one).</summary>
+    public async ValueTask ResetAsync()
+    {
+        if (_session is { } session)
+        {
+            _session = null;
+            await session.DisposeAsync();
+        }
+    }
+
+    public ValueTask DisposeAsync() => ResetAsync();
+
+    private Session Current => _session ?? throw new InvalidOperationException("The ingest store's connection is not open");
 
     /// <summary>Incident ids of the alerts among <paramref name="ids"/> that are already stored.</summary>
-    public static Task<Dictionary<string, long>> FindStoredAsync(TriageDbContext db, List<string> ids, CancellationToken cancellationToken) =>
-        db.Alerts.AsNoTracking().Where(a => ids.Contains(a.Id))
-            .ToDictionaryAsync(a => a.Id, a => a.IncidentId, StringComparer.Ordinal, cancellationToken);
+    public async Task<Dictionary<string, long>> FindStoredAsync(List<string> ids, CancellationToken cancellationToken)
+    {
+        var command = Current.FindStored(_findStoredSql, _postgres);
+        command.Parameters[0].Value = _postgres ? ids.ToArray() : JsonSerializer.Serialize(ids);
+        var found = new Dictionary<string, long>(StringComparer.Ordinal);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            found[reader.GetString(0)] = reader.GetInt64(1);
+        }
 
-    /// <summary>The open incidents for <paramref name="fingerprints"/>.</summary>
+        return found;
+    }
+
+    /// <summary>The open incidents for <paramref name="fingerprints"/> (rarely: only fingerprints the writer does not remember).</summary>
     public static Task<List<OpenIncidentRow>> LoadOpenAsync(TriageDbContext db, List<string> fingerprints, CancellationToken cancellationToken) =>
         db.Incidents.AsNoTracking()
             .Where(i => i.OpenFingerprint != null && fingerprints.Contains(i.OpenFingerprint))
@@ -146,22 +250,27 @@ internal sealed class IngestStore
             .ToListAsync(cancellationToken);
 
     /// <summary>
-    /// Writes one commit on <paramref name="db"/>'s open connection: guarded updates of existing incidents (first, so
-    /// that a closed incident frees its fingerprint), new incidents, alerts, timeline entries. Throws <see cref="StaleIncidentException"/> (after
-    /// rolling back) when a guarded update found its incident changed.
+    /// Writes one commit on the writer's connection: guarded updates of existing incidents (first, so that a closed
+    /// incident frees its fingerprint), new incidents, alerts, timeline entries. Throws <see cref="StaleIncidentException"/>
+    /// (after rolling back) when a guarded update found its incident changed.
     /// </summary>
-    public async Task WriteAsync(TriageDbContext db, IReadOnlyList<IncidentChange> changes, IReadOnlyList<(IncidentChange Incident, StoredAlert Alert)> alerts,
+    public async Task WriteAsync(IReadOnlyList<IncidentChange> changes, IReadOnlyList<(IncidentChange Incident, StoredAlert Alert)> alerts,
         IReadOnlyList<(IncidentChange Incident, TimelineEntry Entry)> timeline, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var connection = db.Database.GetDbConnection();
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await using var executor = new Executor(connection, transaction);
+        var session = Current;
+        await using var transaction = await session.Connection.BeginTransactionAsync(cancellationToken);
+        var executor = new Executor(session, transaction);
 
         var updates = changes.Where(c => c.Existing is not null).ToList();
         var created = changes.Where(c => c.Created is not null).ToList();
         foreach (var change in updates)
         {
-            executor.Add(_updateSql, UpdateParameters(executor, change, now));
+            var existing = change.Existing!;
+            executor.Add(_update,
+            [
+                change.Added, change.MinTime, change.MaxTime, change.Pod, change.Priority, change.Tags, change.SuppressionId,
+                now, change.Announce ? 1 : 0, change.Announce, change.Close, change.Id, existing.Version, existing.LastSeen,
+            ]);
         }
 
         // Without new incidents everything goes in one batch; the guards are checked before the commit.
@@ -182,7 +291,7 @@ internal sealed class IngestStore
         {
             foreach (var change in created)
             {
-                executor.Add(_insertIncidentSql, Parameters(executor, _incidents, IncidentColumns, change.Created!));
+                executor.Add(_insertIncident, _insertIncident.Values(change.Created!));
             }
 
             var ids = await executor.ExecuteScalarsAsync(cancellationToken);
@@ -199,53 +308,68 @@ internal sealed class IngestStore
         await transaction.CommitAsync(cancellationToken);
     }
 
-    private DbParameter[] UpdateParameters(Executor executor, IncidentChange change, DateTimeOffset now)
-    {
-        var existing = change.Existing!;
-        var i = _incidents;
-        return
-        [
-            i.Parameter(executor, "AlertCount", "@added", change.Added),
-            i.Parameter(executor, "FirstSeen", "@first", change.MinTime, nullable: true),
-            i.Parameter(executor, "LastSeen", "@last", change.MaxTime, nullable: true),
-            i.Parameter(executor, "Pod", "@pod", change.Pod),
-            i.Parameter(executor, "Priority", "@priority", change.Priority),
-            i.Parameter(executor, "Tags", "@tags", change.Tags),
-            i.Parameter(executor, "SuppressionId", "@suppression", change.SuppressionId),
-            i.Parameter(executor, "UpdatedAt", "@now", now),
-            i.Parameter(executor, "Version", "@bump", change.Announce ? 1 : 0),
-            i.Parameter(executor, "NeedsProcessing", "@announce", change.Announce),
-            i.Parameter(executor, "NeedsProcessing", "@close", change.Close),
-            i.Parameter(executor, "Id", "@id", change.Id),
-            i.Parameter(executor, "Version", "@version", existing.Version),
-            i.Parameter(executor, "LastSeen", "@known", existing.LastSeen),
-        ];
-    }
-
     private void AddRows(Executor executor, IReadOnlyList<(IncidentChange Incident, StoredAlert Alert)> alerts, IReadOnlyList<(IncidentChange Incident, TimelineEntry Entry)> timeline)
     {
         foreach (var (change, alert) in alerts)
         {
             alert.IncidentId = change.Id;
-            executor.Add(_insertAlertSql, Parameters(executor, _alerts, AlertColumns, alert));
+            executor.Add(_insertAlert, _insertAlert.Values(alert));
         }
 
         foreach (var (change, entry) in timeline)
         {
             entry.IncidentId = change.Id;
-            executor.Add(_insertTimelineSql, Parameters(executor, _timeline, TimelineColumns, entry));
+            executor.Add(_insertTimeline, _insertTimeline.Values(entry));
         }
     }
 
-    private static DbParameter[] Parameters<T>(Executor executor, Table table, string[] columns, T row)
+    /// <summary>A parameter: its name, EF's type mapping for the column it is compared with or stored in, nullability.</summary>
+    private sealed record Param(string Name, RelationalTypeMapping Mapping, bool Nullable)
     {
-        var parameters = new DbParameter[columns.Length];
-        for (var index = 0; index < columns.Length; index++)
+        /// <summary>A provider parameter configured by the mapping (type, size); its value is set per execution.</summary>
+        public DbParameter Create(DbCommand factory) => Mapping.CreateParameter(factory, Name, null, Nullable);
+
+        /// <summary>The value as EF would send it: through the mapping's converter (times, enums, JSON tags on SQLite).</summary>
+        public object ProviderValue(object? value)
         {
-            parameters[index] = table.Parameter(executor, columns[index], "@" + columns[index], table.Value(columns[index], row));
+            if (value is null)
+            {
+                return DBNull.Value;
+            }
+
+            if (Mapping.Converter is { } converter)
+            {
+                return converter.ConvertToProvider(value) ?? DBNull.Value;
+            }
+
+            return value is Enum ? Convert.ChangeType(value, Enum.GetUnderlyingType(value.GetType()), System.Globalization.CultureInfo.InvariantCulture) : value;
+        }
+    }
+
+    /// <summary>A statement's text and parameters; for inserts, the getters that read a row's values.</summary>
+    private sealed class Statement(string sql, Param[] parameters, Func<object, object?>[]? getters = null)
+    {
+        public string Sql { get; } = sql;
+        public Param[] Parameters { get; } = parameters;
+
+        public object?[] Values(object row)
+        {
+            var values = new object?[getters!.Length];
+            for (var index = 0; index < values.Length; index++)
+            {
+                values[index] = getters[index](row);
+            }
+
+            return values;
         }
 
-        return parameters;
+        public void Bind(DbParameterCollection target, object?[] values)
+        {
+            for (var index = 0; index < values.Length; index++)
+            {
+                target[index].Value = Parameters[index].ProviderValue(values[index]);
+            }
+        }
     }
 
     /// <summary>A mapped table: its delimited name and, per property, the delimited column and EF's type mapping.</summary>
@@ -268,28 +392,108 @@ internal sealed class IngestStore
 
         public string C(string property) => _columns[property].Column;
 
-        public object? Value<T>(string property, T row) => _columns[property].Property.GetGetter().GetClrValueUsingContainingEntity(row!);
+        public Param P(string property, string name, bool? nullable = null) =>
+            new(name, _columns[property].Mapping, nullable ?? _columns[property].Property.IsNullable);
 
-        public DbParameter Parameter(Executor executor, string property, string name, object? value, bool? nullable = null)
+        public Func<object, object?> Getter(string property)
         {
-            var mapping = _columns[property].Mapping;
-            return mapping.CreateParameter(executor.ParameterFactory, name, value, nullable ?? _columns[property].Property.IsNullable);
+            var getter = _columns[property].Property.GetGetter();
+            return getter.GetClrValueUsingContainingEntity;
+        }
+    }
+
+    /// <summary>
+    /// The open connection and what was prepared on it: one reused command per statement on SQLite (kept prepared by
+    /// Microsoft.Data.Sqlite, parameters reused); on PostgreSQL the statements are prepared on the server by Npgsql's
+    /// automatic preparation, by their text.
+    /// </summary>
+    private sealed class Session(DbConnection connection) : IAsyncDisposable
+    {
+        private readonly Dictionary<Statement, DbCommand> _commands = [];
+        private DbCommand? _findStored;
+
+        public DbConnection Connection { get; } = connection;
+
+        /// <summary>Creates provider parameters (never executed).</summary>
+        public DbCommand ParameterFactory { get; } = connection.CreateCommand();
+
+        public DbCommand FindStored(string sql, bool postgres)
+        {
+            if (_findStored is null)
+            {
+                _findStored = Connection.CreateCommand();
+                _findStored.CommandText = sql;
+                _findStored.Parameters.Add(postgres
+                    ? new NpgsqlParameter("ids", NpgsqlDbType.Array | NpgsqlDbType.Text)
+                    : new SqliteParameter("@ids", SqliteType.Text));
+            }
+
+            _findStored.Transaction = null;
+            return _findStored;
+        }
+
+        public DbCommand Command(Statement statement, DbTransaction transaction)
+        {
+            if (!_commands.TryGetValue(statement, out var command))
+            {
+                command = Connection.CreateCommand();
+                command.CommandText = statement.Sql;
+                foreach (var parameter in statement.Parameters)
+                {
+                    command.Parameters.Add(parameter.Create(command));
+                }
+
+                _commands[statement] = command;
+            }
+
+            command.Transaction = transaction;
+            return command;
+        }
+
+        /// <summary>
+        /// A batch command for <paramref name="statement"/> with fresh parameters: Npgsql's parameters and batch commands
+        /// do not survive reuse from one batch to the next ("Missing type info or binding info" on the second use).
+        /// </summary>
+        public DbBatchCommand BatchCommand(DbBatch batch, Statement statement, object?[] values)
+        {
+            var command = batch.CreateBatchCommand();
+            command.CommandText = statement.Sql;
+            for (var index = 0; index < values.Length; index++)
+            {
+                var parameter = statement.Parameters[index].Create(ParameterFactory);
+                parameter.Value = statement.Parameters[index].ProviderValue(values[index]);
+                command.Parameters.Add(parameter);
+            }
+
+            return command;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            foreach (var command in _commands.Values)
+            {
+                await command.DisposeAsync();
+            }
+
+            if (_findStored is not null)
+            {
+                await _findStored.DisposeAsync();
+            }
+
+            await ParameterFactory.DisposeAsync();
+            await Connection.DisposeAsync();
         }
     }
 
     /// <summary>
     /// Runs statements as one batch where the provider has batches (PostgreSQL: one round trip), else one by one on
-    /// commands reused per statement text (SQLite keeps them prepared).
+    /// the session's reused commands (SQLite, in-process).
     /// </summary>
-    private sealed class Executor(DbConnection connection, DbTransaction transaction) : IAsyncDisposable
+    private sealed class Executor(Session session, DbTransaction transaction)
     {
-        private readonly List<(string Sql, DbParameter[] Parameters)> _pending = [];
-        private readonly Dictionary<string, DbCommand> _commands = new(StringComparer.Ordinal);
+        private readonly List<(Statement Statement, object?[] Values)> _pending = [];
 
-        /// <summary>A command used only to create provider parameters.</summary>
-        public DbCommand ParameterFactory { get; } = connection.CreateCommand();
-
-        public void Add(string sql, DbParameter[] parameters) => _pending.Add((sql, parameters));
+        public void Add(Statement statement, object?[] values) => _pending.Add((statement, values));
 
         /// <summary>Executes the pending statements; rows affected per statement.</summary>
         public async Task<int[]> ExecuteAsync(CancellationToken cancellationToken)
@@ -300,7 +504,7 @@ internal sealed class IngestStore
                 return affected;
             }
 
-            if (connection.CanCreateBatch)
+            if (session.Connection.CanCreateBatch)
             {
                 await using var batch = Batch();
                 await batch.ExecuteNonQueryAsync(cancellationToken);
@@ -308,12 +512,14 @@ internal sealed class IngestStore
                 {
                     affected[index] = batch.BatchCommands[index].RecordsAffected;
                 }
+
             }
             else
             {
                 for (var index = 0; index < affected.Length; index++)
                 {
-                    affected[index] = await Command(_pending[index]).ExecuteNonQueryAsync(cancellationToken);
+                    // In-process and synchronous underneath: the async path would only add a state machine per row.
+                    affected[index] = Command(_pending[index]).ExecuteNonQuery();
                 }
             }
 
@@ -325,26 +531,28 @@ internal sealed class IngestStore
         public async Task<long[]> ExecuteScalarsAsync(CancellationToken cancellationToken)
         {
             var results = new long[_pending.Count];
-            if (connection.CanCreateBatch)
+            if (session.Connection.CanCreateBatch)
             {
                 await using var batch = Batch();
-                await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
-                for (var index = 0; index < results.Length; index++)
+                await using (var reader = await batch.ExecuteReaderAsync(cancellationToken))
                 {
-                    if (index > 0)
+                    for (var index = 0; index < results.Length; index++)
                     {
-                        await reader.NextResultAsync(cancellationToken);
-                    }
+                        if (index > 0)
+                        {
+                            await reader.NextResultAsync(cancellationToken);
+                        }
 
-                    await reader.ReadAsync(cancellationToken);
-                    results[index] = reader.GetInt64(0);
+                        await reader.ReadAsync(cancellationToken);
+                        results[index] = reader.GetInt64(0);
+                    }
                 }
             }
             else
             {
                 for (var index = 0; index < results.Length; index++)
                 {
-                    results[index] = Convert.ToInt64(await Command(_pending[index]).ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture);
+                    results[index] = Convert.ToInt64(Command(_pending[index]).ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
                 }
             }
 
@@ -352,43 +560,22 @@ internal sealed class IngestStore
             return results;
         }
 
-        public async ValueTask DisposeAsync()
-        {
-            foreach (var command in _commands.Values)
-            {
-                await command.DisposeAsync();
-            }
-
-            await ParameterFactory.DisposeAsync();
-        }
-
         private DbBatch Batch()
         {
-            var batch = connection.CreateBatch();
+            var batch = session.Connection.CreateBatch();
             batch.Transaction = transaction;
-            foreach (var (sql, parameters) in _pending)
+            foreach (var (statement, values) in _pending)
             {
-                var command = batch.CreateBatchCommand();
-                command.CommandText = sql;
-                command.Parameters.AddRange(parameters);
-                batch.BatchCommands.Add(command);
+                batch.BatchCommands.Add(session.BatchCommand(batch, statement, values));
             }
 
             return batch;
         }
 
-        private DbCommand Command((string Sql, DbParameter[] Parameters) statement)
+        private DbCommand Command((Statement Statement, object?[] Values) pending)
         {
-            if (!_commands.TryGetValue(statement.Sql, out var command))
-            {
-                command = connection.CreateCommand();
-                command.CommandText = statement.Sql;
-                command.Transaction = transaction;
-                _commands[statement.Sql] = command;
-            }
-
-            command.Parameters.Clear();
-            command.Parameters.AddRange(statement.Parameters);
+            var command = session.Command(pending.Statement, transaction);
+            pending.Statement.Bind(command.Parameters, pending.Values);
             return command;
         }
     }

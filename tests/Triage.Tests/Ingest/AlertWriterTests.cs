@@ -1,10 +1,13 @@
 using System.Net;
 using System.Net.Http.Json;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 using Triage.Api;
 using Triage.Api.Chat;
 using Triage.Api.Delivery;
+using Triage.Api.Ingest;
 using Triage.Api.Persistence;
 using Triage.Contracts;
 using Triage.Tests.Support;
@@ -155,6 +158,91 @@ public sealed class AlertWriterTests
         var raises = await first.QueryAsync(db => db.Timeline.Where(t => t.Kind == "priority_raised").GroupBy(t => t.IncidentId)
             .Select(g => g.Count()).ToListAsync(Ct));
         Assert.Equal([1, 1, 1], raises);
+    }
+
+    /// <summary>
+    /// The writer keeps its connection and its prepared statements from one commit to the next: a commit that opens
+    /// incidents, one that adds to them, a priority raise, new tags and a retried id each go through without a failed
+    /// attempt (a retry would hide a statement that only works on a fresh connection), and store what EF reads back.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(TestDatabases.Both), MemberType = typeof(TestDatabases))]
+    public async Task Ingest_ManyCommitsOnOneConnection_NoAttemptFailsAndValuesReadBack(DatabaseKind database)
+    {
+        var log = new WarningLog();
+        await using var host = await TriageTestHost.StartAsync(database, configureServices: s => s.AddSingleton<ILoggerProvider>(log));
+        var workloads = new[] { "checkout", "ledger" };
+        for (var round = 0; round < 6; round++)
+        {
+            foreach (var workload in workloads)
+            {
+                var alert = Some.Alert(id: $"m-{workload}-{round}", workload: workload, priority: round < 3 ? "Warning" : "Critical",
+                    time: Some.Time.AddSeconds(round));
+                alert = round == 4 ? alert with { Tags = ["mitre_discovery", "ünïcode \"quoted\""] } : alert;
+                await PostAsync(host, alert);
+            }
+
+            // The same id again: answered from the stored alert, not stored twice.
+            await PostAsync(host, Some.Alert(id: $"m-checkout-{round}", workload: "checkout", time: Some.Time.AddSeconds(round)));
+        }
+
+        Assert.Empty(log.Warnings);
+        var incidents = await host.QueryAsync(db => db.Incidents.AsNoTracking().OrderBy(i => i.Id).ToListAsync(Ct));
+        Assert.Equal(2, incidents.Count);
+        Assert.All(incidents, i => Assert.Equal(6, i.AlertCount));
+        Assert.All(incidents, i => Assert.Equal(AlertPriority.Critical, i.Priority));
+        Assert.All(incidents, i => Assert.Equal(Some.Time, i.FirstSeen));
+        Assert.All(incidents, i => Assert.Equal(Some.Time.AddSeconds(5), i.LastSeen));
+        Assert.All(incidents, i => Assert.Contains("ünïcode \"quoted\"", i.Tags));
+        var alerts = await host.QueryAsync(db => db.Alerts.AsNoTracking().Where(a => a.IncidentId == incidents[0].Id).OrderBy(a => a.Time).ToListAsync(Ct));
+        Assert.Equal(Enumerable.Range(0, 6).Select(r => Some.Time.AddSeconds(r)), alerts.Select(a => a.Time));
+        Assert.Equal(6, await host.QueryAsync(db => db.Alerts.CountAsync(a => a.Time >= Some.Time.AddSeconds(3), Ct)));
+    }
+
+    /// <summary>A lost writer connection (here: terminated by the server) is replaced, and the request is still stored.</summary>
+    [Fact]
+    public async Task Ingest_WriterConnectionTerminated_ReopensAndStores()
+    {
+        await using var host = await TriageTestHost.StartAsync(DatabaseKind.Postgres);
+        var first = await PostAsync(host, Some.Alert(id: "k-1"));
+        var terminated = await host.QueryAsync(db => db.Database.SqlQueryRaw<bool>(
+            "SELECT pg_terminate_backend(pid) AS \"Value\" FROM pg_stat_activity WHERE application_name = {0} AND datname = current_database()",
+            IngestStore.ApplicationName).ToListAsync(Ct));
+        Assert.Equal([true], terminated);
+
+        var second = await PostAsync(host, Some.Alert(id: "k-2", time: Some.Time.AddSeconds(1)));
+
+        Assert.Equal(first, second);
+        Assert.Equal(2, (await IncidentAsync(host, first)).AlertCount);
+        Assert.Equal(2, await host.QueryAsync(db => db.Alerts.CountAsync(Ct)));
+    }
+
+    /// <summary>Warnings and errors logged by the ingest writer.</summary>
+    private sealed class WarningLog : ILoggerProvider
+    {
+        public System.Collections.Concurrent.ConcurrentQueue<string> Warnings { get; } = new();
+
+        public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class Logger(WarningLog log, string category) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state)
+                where TState : notnull => null;
+
+            public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning && category == typeof(AlertWriter).FullName;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+            {
+                if (IsEnabled(logLevel))
+                {
+                    log.Warnings.Enqueue($"{formatter(state, exception)}: {exception}");
+                }
+            }
+        }
     }
 
     private static async Task<long> PostAsync(TriageTestHost host, NativeAlert alert)

@@ -153,12 +153,19 @@ internal sealed partial class OutboxDispatcher : BackgroundService
     }
 
     /// <summary>Messages that may be attempted now: pending, due, and not behind an earlier pending one of the same incident and channel.</summary>
+    /// <remarks>
+    /// The head of each incident's queue on a channel is its lowest pending id, found by one grouped subquery that the
+    /// database evaluates once. A correlated NOT EXISTS per pending message probed the index once per message, every
+    /// round; with a backlog of card updates (one per busy incident) that was most of PostgreSQL's work during ingest.
+    /// </remarks>
     private static IQueryable<OutboxMessage> Due(TriageDbContext db, DateTimeOffset now)
     {
         var outbox = db.Set<OutboxMessage>();
+        var heads = outbox.Where(o => o.Status == OutboxStatus.Pending && o.IncidentId != null)
+            .GroupBy(o => new { o.IncidentId, o.Channel })
+            .Select(g => g.Min(o => o.Id));
         return outbox.Where(m => m.Status == OutboxStatus.Pending && m.NextAttemptAt <= now
-            && (m.IncidentId == null || !outbox.Any(o => o.Status == OutboxStatus.Pending && o.Channel == m.Channel
-                && o.IncidentId == m.IncidentId && o.Id < m.Id)));
+            && (m.IncidentId == null || heads.Contains(m.Id)));
     }
 
     /// <summary>

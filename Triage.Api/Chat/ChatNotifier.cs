@@ -34,9 +34,11 @@ internal sealed class ChatNotifier(IServiceScopeFactory scopes, ChatOptions opti
             return;
         }
 
+        // Without payloads: a long-running incident gathers a card update per count refresh, and only the newest
+        // card message's payload is read (below).
         var existing = await db.Set<OutboxMessage>().AsNoTracking()
             .Where(m => m.IncidentId == incidentId && (m.Kind == ChatKinds.Card || m.Kind == ChatKinds.CardUpdate || m.Kind == ChatKinds.Reply))
-            .Select(m => new { m.Id, m.Channel, m.Kind, m.IdempotencyKey, m.Payload, m.Status, m.Attempts })
+            .Select(m => new { m.Id, m.Channel, m.Kind, m.IdempotencyKey, m.Status, m.Attempts })
             .ToListAsync(cancellationToken);
         var route = await db.Set<IncidentRoute>().AsNoTracking().FirstOrDefaultAsync(r => r.IncidentId == incidentId, cancellationToken);
         var destinations = Destinations(incident, route).ToList();
@@ -56,9 +58,9 @@ internal sealed class ChatNotifier(IServiceScopeFactory scopes, ChatOptions opti
             {
                 await outbox.AddAsync(db, Request(incidentId, channel, ChatKinds.Card, prefix, to, incident, OutboxPriority.Urgent), cancellationToken);
             }
-            else if (Shown(cardMessages.MaxBy(m => m.Id)!.Payload) is var shown
-                && (incident.Version > shown.Version || incident.AlertCount > shown.AlertCount)
-                && !cardMessages.Any(m => m.Status == OutboxStatus.Pending && m.Attempts == 0))
+            else if (!cardMessages.Any(m => m.Status == OutboxStatus.Pending && m.Attempts == 0)
+                && Shown(await PayloadAsync(db, cardMessages.MaxBy(m => m.Id)!.Id, cancellationToken)) is var shown
+                && (incident.Version > shown.Version || incident.AlertCount > shown.AlertCount))
             {
                 // The newest card message shows the most: versions and counts only grow, and a card message is queued
                 // only while none is waiting for its first attempt (so each shows at least what the one before it did).
@@ -152,6 +154,9 @@ internal sealed class ChatNotifier(IServiceScopeFactory scopes, ChatOptions opti
         }.ToJsonString(), key, Priority: priority);
 
     /// <summary>The incident version and alert count a card message was queued for (0 for fields it lacks).</summary>
+    private static Task<string> PayloadAsync(TriageDbContext db, long messageId, CancellationToken cancellationToken) =>
+        db.Set<OutboxMessage>().AsNoTracking().Where(m => m.Id == messageId).Select(m => m.Payload).SingleAsync(cancellationToken);
+
     private static (int Version, int AlertCount) Shown(string payload)
     {
         using var document = JsonDocument.Parse(payload);

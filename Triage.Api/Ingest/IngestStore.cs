@@ -512,7 +512,6 @@ internal sealed class IngestStore : IAsyncDisposable
                 {
                     affected[index] = batch.BatchCommands[index].RecordsAffected;
                 }
-
             }
             else
             {

@@ -67,8 +67,12 @@ internal sealed class ChatNotifier(IServiceScopeFactory scopes, ChatOptions opti
                 // A card or update not yet attempted renders the incident when its attempt starts, which is after this
                 // change committed: it will show it. So a burst of alerts becomes one chat.update, not one per alert.
                 // (A message already attempted may have rendered an older state, so it does not count.)
+                // Its series is the card: once a later update is delivered, this one is superseded and retention may
+                // delete it. Its key is never wanted again: this newest message is kept and a new key needs a higher
+                // version or count than it shows.
                 await outbox.AddAsync(db, Request(incidentId, channel, ChatKinds.CardUpdate,
-                    string.Create(CultureInfo.InvariantCulture, $"{prefix}/v{incident.Version}/n{incident.AlertCount}"), to, incident, OutboxPriority.Routine), cancellationToken);
+                    string.Create(CultureInfo.InvariantCulture, $"{prefix}/v{incident.Version}/n{incident.AlertCount}"), to, incident, OutboxPriority.Routine,
+                    series: prefix), cancellationToken);
             }
 
             if (replies)
@@ -147,11 +151,12 @@ internal sealed class ChatNotifier(IServiceScopeFactory scopes, ChatOptions opti
         return channels.Count > 0 ? channels : fallback is null ? [] : [fallback];
     }
 
-    private static OutboxRequest Request(long incidentId, string channel, string kind, string key, string to, Incident incident, int priority) =>
+    private static OutboxRequest Request(long incidentId, string channel, string kind, string key, string to, Incident incident, int priority,
+        string? series = null) =>
         new(incidentId, channel, kind, new JsonObject
         {
             ["incident_id"] = incidentId, ["to"] = to, ["version"] = incident.Version, ["alert_count"] = incident.AlertCount,
-        }.ToJsonString(), key, Priority: priority);
+        }.ToJsonString(), key, Priority: priority, Series: series);
 
     /// <summary>The incident version and alert count a card message was queued for (0 for fields it lacks).</summary>
     private static Task<string> PayloadAsync(TriageDbContext db, long messageId, CancellationToken cancellationToken) =>

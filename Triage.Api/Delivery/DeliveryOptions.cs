@@ -29,6 +29,9 @@ internal sealed class DeliveryOptions
     /// <summary>Least time between attempts per channel name (e.g. <c>slack: 1s</c>); overrides the channel's own default.</summary>
     public Dictionary<string, TimeSpan> MinInterval { get; set; } = [];
 
+    /// <summary>When sent messages leave the outbox table (<c>retention</c>).</summary>
+    public OutboxRetentionOptions Retention { get; set; } = new();
+
     public void Validate(ConfigValidationContext context, string path)
     {
         if (PollInterval <= TimeSpan.Zero || PollInterval > TimeSpan.FromMinutes(1))
@@ -67,6 +70,37 @@ internal sealed class DeliveryOptions
             {
                 context.Error($"{path}.min_interval.{channel}", "must not be negative");
             }
+        }
+
+        Retention.Validate(context, $"{path}.retention");
+    }
+}
+
+/// <summary>
+/// The <c>delivery.retention</c> section: how <see cref="OutboxRetention"/> keeps the outbox table from growing
+/// without bound. Pending messages (including one in flight) are never deleted.
+/// </summary>
+internal sealed class OutboxRetentionOptions
+{
+    /// <summary>Time between sweeps. Default 10 minutes.</summary>
+    public TimeSpan Interval { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// Most rows one DELETE statement removes; a sweep repeats the statement until less than this is left. Small
+    /// statements keep each write lock short (SQLite has one writer). Default 1000.
+    /// </summary>
+    public int BatchSize { get; set; } = 1000;
+
+    public void Validate(ConfigValidationContext context, string path)
+    {
+        if (Interval < TimeSpan.FromSeconds(10) || Interval > TimeSpan.FromDays(1))
+        {
+            context.Error($"{path}.interval", "must be between 10s and 1d");
+        }
+
+        if (BatchSize is < 1 or > 100_000)
+        {
+            context.Error($"{path}.batch_size", "must be between 1 and 100000");
         }
     }
 }

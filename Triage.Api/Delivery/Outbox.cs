@@ -12,6 +12,12 @@ namespace Triage.Api.Delivery;
 /// <param name="IdempotencyKey">Unique per channel; a second enqueue with the same key returns the first message.</param>
 /// <param name="NotBefore">Earliest first attempt; null for now.</param>
 /// <param name="Priority">An <see cref="OutboxPriority"/>: urgent messages of a channel go before routine ones.</param>
+/// <param name="Series">
+/// The <see cref="OutboxMessage.Series"/> whose later delivered messages supersede this one, or null. Retention then
+/// deletes this row, which lets its key be enqueued again: set a series only where the producer never enqueues the key
+/// of a superseded message again (card updates: their keys carry the incident's version and count, which only grow,
+/// and the newest message of a series is never superseded).
+/// </param>
 internal sealed record OutboxRequest(
     long? IncidentId,
     string Channel,
@@ -19,7 +25,8 @@ internal sealed record OutboxRequest(
     string Payload,
     string IdempotencyKey,
     DateTimeOffset? NotBefore = null,
-    int Priority = OutboxPriority.Urgent);
+    int Priority = OutboxPriority.Urgent,
+    string? Series = null);
 
 /// <summary>
 /// The delivery outbox: producers put messages here and <see cref="OutboxDispatcher"/> delivers them through the
@@ -73,6 +80,7 @@ internal sealed class Outbox(TimeProvider time)
         Payload = request.Payload,
         IdempotencyKey = request.IdempotencyKey,
         Priority = request.Priority,
+        Series = request.Series,
         Status = OutboxStatus.Pending,
         CreatedAt = now,
         NextAttemptAt = request.NotBefore is { } notBefore && notBefore > now ? notBefore : now,

@@ -66,4 +66,12 @@ internal sealed class OutboxMessage
 
     /// <summary>What the remote side returned on success: a Slack <c>ts</c>, a Teams activity id, a PagerDuty dedup key.</summary>
     public string? RemoteId { get; set; }
+
+    /// <summary>
+    /// Messages of one series (per channel) each replace what the one before showed at the remote side, e.g. the
+    /// updates of one chat card (the series is the card post's key). Once a later message of the series is delivered,
+    /// an earlier one that is no longer pending is superseded and <see cref="OutboxRetention"/> deletes it. Null: never
+    /// superseded.
+    /// </summary>
+    public string? Series { get; set; }
 }

@@ -75,6 +75,10 @@ namespace Triage.Api.Migrations.Postgres
                         .HasMaxLength(255)
                         .HasColumnType("character varying(255)");
 
+                    b.Property<string>("Series")
+                        .HasMaxLength(255)
+                        .HasColumnType("character varying(255)");
+
                     b.Property<string>("Status")
                         .IsRequired()
                         .HasMaxLength(16)
@@ -88,6 +92,8 @@ namespace Triage.Api.Migrations.Postgres
                     b.HasIndex("Status", "NextAttemptAt");
 
                     b.HasIndex("IncidentId", "Channel", "Status");
+
+                    b.HasIndex("Series", "Channel", "Id");
 
                     b.ToTable("outbox", (string)null);
                 });

@@ -67,6 +67,10 @@ namespace Triage.Api.Migrations.Sqlite
                         .HasMaxLength(255)
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("Series")
+                        .HasMaxLength(255)
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("Status")
                         .IsRequired()
                         .HasMaxLength(16)
@@ -80,6 +84,8 @@ namespace Triage.Api.Migrations.Sqlite
                     b.HasIndex("Status", "NextAttemptAt");
 
                     b.HasIndex("IncidentId", "Channel", "Status");
+
+                    b.HasIndex("Series", "Channel", "Id");
 
                     b.ToTable("outbox", (string)null);
                 });

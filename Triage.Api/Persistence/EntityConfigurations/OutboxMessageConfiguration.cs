@@ -20,6 +20,10 @@ internal sealed class OutboxMessageConfiguration : IEntityTypeConfiguration<Outb
         // The dispatcher's two questions: what is due, and is an earlier message of this incident still pending.
         builder.HasIndex(m => new { m.Status, m.NextAttemptAt });
         builder.HasIndex(m => new { m.IncidentId, m.Channel, m.Status });
+
+        // Retention's question: is there a later delivered message of this row's series (a range seek on Id).
+        builder.Property(m => m.Series).HasMaxLength(255);
+        builder.HasIndex(m => new { m.Series, m.Channel, m.Id });
         builder.HasOne<Incident>().WithMany().HasForeignKey(m => m.IncidentId).OnDelete(DeleteBehavior.Cascade);
     }
 }

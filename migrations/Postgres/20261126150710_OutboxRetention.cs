@@ -1,0 +1,38 @@
+﻿using Microsoft.EntityFrameworkCore.Migrations;
+
+#nullable disable
+
+namespace Triage.Api.Migrations.Postgres
+{
+    /// <inheritdoc />
+    public partial class OutboxRetention : Migration
+    {
+        /// <inheritdoc />
+        protected override void Up(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.AddColumn<string>(
+                name: "Series",
+                table: "outbox",
+                type: "character varying(255)",
+                maxLength: 255,
+                nullable: true);
+
+            migrationBuilder.CreateIndex(
+                name: "IX_outbox_Series_Channel_Id",
+                table: "outbox",
+                columns: new[] { "Series", "Channel", "Id" });
+        }
+
+        /// <inheritdoc />
+        protected override void Down(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.DropIndex(
+                name: "IX_outbox_Series_Channel_Id",
+                table: "outbox");
+
+            migrationBuilder.DropColumn(
+                name: "Series",
+                table: "outbox");
+        }
+    }
+}

@@ -50,6 +50,32 @@ public sealed class ConfigLoaderTests
     }
 
     [Fact]
+    public void Parse_ExampleFile_OutboxRetentionAsDocumented()
+    {
+        var config = ConfigLoader.Load(Path.Combine(AppContext.BaseDirectory, "config", "triage.example.yaml"));
+
+        Assert.Equal(TimeSpan.FromMinutes(10), config.Delivery.Retention.Interval);
+        Assert.Equal(1000, config.Delivery.Retention.BatchSize);
+    }
+
+    [Fact]
+    public void Parse_BadOutboxRetention_NamesFieldsAndLines()
+    {
+        const string yaml = """
+            delivery:
+              retention:
+                interval: 1s
+                batch_size: 0
+            """;
+
+        var error = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(yaml, "t.yaml"));
+
+        Assert.Contains(error.Errors, e => e is { Field: "delivery.retention.interval", Line: 3 });
+        Assert.Contains(error.Errors, e => e is { Field: "delivery.retention.batch_size", Line: 4 });
+        Assert.Equal(2, error.Errors.Count);
+    }
+
+    [Fact]
     public void Parse_BadDuration_NamesFieldAndLine()
     {
         const string yaml = """

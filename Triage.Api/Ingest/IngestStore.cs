@@ -196,22 +196,36 @@ internal sealed class IngestStore : IAsyncDisposable
 
         await ResetAsync();
         DbConnection connection = _postgres ? new NpgsqlConnection(_connectionString) : new SqliteConnection(_connectionString);
+        SqliteLogFile? log = null;
         try
         {
             await connection.OpenAsync(cancellationToken);
             if (connection is SqliteConnection sqlite)
             {
                 SqliteConnectionSettings.Apply(sqlite);
+                log = SqliteLogFile.Open(sqlite);
+                if (log is not null)
+                {
+                    // Commits do not wait for the disk here: the writer syncs the log for them (see LogFile).
+                    SqliteConnectionSettings.Apply(sqlite, SqliteConnectionSettings.EveryConnection + " PRAGMA synchronous = NORMAL;");
+                }
             }
         }
         catch
         {
+            log?.Dispose();
             await connection.DisposeAsync();
             throw;
         }
 
-        _session = new Session(connection);
+        _session = new Session(connection, log);
     }
+
+    /// <summary>
+    /// The log to sync before answering what this connection committed (SQLite in WAL mode, where the connection commits
+    /// with <c>synchronous = NORMAL</c>); null when a commit is durable as it returns (PostgreSQL).
+    /// </summary>
+    public SqliteLogFile? LogFile => _session?.LogFile;
 
     /// <summary>Closes the connection (after a failure: the next commit opens a fresh one).</summary>
     public async ValueTask ResetAsync()
@@ -407,12 +421,14 @@ internal sealed class IngestStore : IAsyncDisposable
     /// Microsoft.Data.Sqlite, parameters reused); on PostgreSQL the statements are prepared on the server by Npgsql's
     /// automatic preparation, by their text.
     /// </summary>
-    private sealed class Session(DbConnection connection) : IAsyncDisposable
+    private sealed class Session(DbConnection connection, SqliteLogFile? logFile) : IAsyncDisposable
     {
         private readonly Dictionary<Statement, DbCommand> _commands = [];
         private DbCommand? _findStored;
 
         public DbConnection Connection { get; } = connection;
+
+        public SqliteLogFile? LogFile { get; } = logFile;
 
         /// <summary>Creates provider parameters (never executed).</summary>
         public DbCommand ParameterFactory { get; } = connection.CreateCommand();
@@ -482,6 +498,7 @@ internal sealed class IngestStore : IAsyncDisposable
 
             await ParameterFactory.DisposeAsync();
             await Connection.DisposeAsync();
+            LogFile?.Dispose();
         }
     }
 

@@ -199,6 +199,25 @@ public sealed class AlertWriterTests
         Assert.Equal(6, await host.QueryAsync(db => db.Alerts.CountAsync(a => a.Time >= Some.Time.AddSeconds(3), Ct)));
     }
 
+    /// <summary>
+    /// On SQLite the writer commits without a sync and syncs its log in the background: each answer still follows a
+    /// sync of the log made after that request's commit, so after n requests one after another there were n syncs.
+    /// </summary>
+    [Fact]
+    public async Task Ingest_OnSqlite_EveryAnswerFollowsASyncOfTheWriterLog()
+    {
+        await using var host = await TriageTestHost.StartAsync(DatabaseKind.Sqlite);
+        var syncs = host.App.Services.GetRequiredService<IngestMetrics>().LogSyncs;
+        var before = syncs.Value;
+        for (var i = 1; i <= 5; i++)
+        {
+            await PostAsync(host, Some.Alert(id: $"s-{i}", time: Some.Time.AddSeconds(i)));
+
+            // The counter is process-wide (other tests may add to it), so this can only be too high, never too low.
+            Assert.True(syncs.Value - before >= i, $"{syncs.Value - before} sync(s) after {i} answered request(s)");
+        }
+    }
+
     /// <summary>A lost writer connection (here: terminated by the server) is replaced, and the request is still stored.</summary>
     [Fact]
     public async Task Ingest_WriterConnectionTerminated_ReopensAndStores()

@@ -17,7 +17,8 @@ namespace Triage.Api.Chat;
 /// alone), one thread reply per timeline event (<c>…/reply/{entry}</c>). Destinations follow the route.
 /// Card bodies are rendered at delivery time, so a late update always carries the newest state.
 /// </summary>
-internal sealed class ChatNotifier(IServiceScopeFactory scopes, ChatOptions options, Outbox outbox) : IIncidentObserver
+internal sealed class ChatNotifier(IServiceScopeFactory scopes, ChatOptions options, Outbox outbox, DeliveryOptions delivery, TimeProvider time)
+    : IIncidentObserver
 {
     public int Order => 300;
 
@@ -29,8 +30,10 @@ internal sealed class ChatNotifier(IServiceScopeFactory scopes, ChatOptions opti
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<TriageDbContext>();
         var incident = await db.Incidents.AsNoTracking().FirstOrDefaultAsync(i => i.Id == incidentId, cancellationToken);
-        if (incident is null)
+        if (incident is null || delivery.Retention.IsClosed(incident, time.GetUtcNow()))
         {
+            // Closed: outbox retention deletes its card messages, so a change now (a sensor recovering, a late action)
+            // would find no card and post it again.
             return;
         }
 

@@ -91,6 +91,26 @@ internal sealed class OutboxRetentionOptions
     /// </summary>
     public int BatchSize { get; set; } = 1000;
 
+    /// <summary>
+    /// How long after its resolution an incident's outbox messages are kept. After that the incident is closed for
+    /// delivery (<see cref="IsClosed"/>: nothing is enqueued for it any more, so a late change cannot post its card a
+    /// second time), and its messages that are not pending are deleted <see cref="ClosedGrace"/> later. Default 7 days.
+    /// </summary>
+    public TimeSpan ResolvedIncidents { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>
+    /// Between an incident's close and the deletion of its messages: a reconcile that read the incident just before
+    /// the close finished long before (it would otherwise find no card and post one again).
+    /// </summary>
+    public static readonly TimeSpan ClosedGrace = TimeSpan.FromHours(1);
+
+    /// <summary>
+    /// True once <paramref name="incident"/> was resolved <see cref="ResolvedIncidents"/> ago or longer: producers
+    /// enqueue nothing more for it, because retention deletes the messages whose keys would have deduplicated it.
+    /// </summary>
+    public bool IsClosed(Persistence.Incident incident, DateTimeOffset now) =>
+        incident.Status == Persistence.IncidentStatus.Resolved && incident.ResolvedAt is { } resolved && now - resolved >= ResolvedIncidents;
+
     public void Validate(ConfigValidationContext context, string path)
     {
         if (Interval < TimeSpan.FromSeconds(10) || Interval > TimeSpan.FromDays(1))
@@ -101,6 +121,11 @@ internal sealed class OutboxRetentionOptions
         if (BatchSize is < 1 or > 100_000)
         {
             context.Error($"{path}.batch_size", "must be between 1 and 100000");
+        }
+
+        if (ResolvedIncidents < TimeSpan.FromHours(1) || ResolvedIncidents > TimeSpan.FromDays(3650))
+        {
+            context.Error($"{path}.resolved_incidents", "must be between 1h and 3650d");
         }
     }
 }

@@ -430,8 +430,10 @@ internal sealed partial class EscalationEngine(
                 $"Escalation '{escalation.Policy}' stopped: {escalation.StopReason}");
         }
 
-        // Tell PagerDuty and webhooks once per state, for every team that was triggered there.
-        var triggered = await db.Set<OutboxMessage>().AsNoTracking()
+        // Tell PagerDuty and webhooks once per state, for every team that was triggered there. Not once the incident is
+        // closed for delivery: retention deletes the rows whose keys make this once, so it would tell them again.
+        var closed = config.Delivery.Retention.IsClosed(incident, now);
+        List<string> triggered = closed ? [] : await db.Set<OutboxMessage>().AsNoTracking()
             .Where(m => m.IncidentId == incident.Id && m.Channel == PagerDutyEvents.Channel && m.Kind == "trigger")
             .Select(m => m.IdempotencyKey).ToListAsync(cancellationToken);
         var actions = incident.Status == IncidentStatus.Resolved ? new[] { "acknowledge", "resolve" } : ["acknowledge"];
@@ -445,7 +447,7 @@ internal sealed partial class EscalationEngine(
             }
         }
 
-        if (escalation is not null)
+        if (escalation is not null && !closed)
         {
             foreach (var webhook in config.Paging.Webhooks.Where(w => w.Wants(action)))
             {

@@ -56,6 +56,7 @@ public sealed class ConfigLoaderTests
 
         Assert.Equal(TimeSpan.FromMinutes(10), config.Delivery.Retention.Interval);
         Assert.Equal(1000, config.Delivery.Retention.BatchSize);
+        Assert.Equal(TimeSpan.FromDays(7), config.Delivery.Retention.ResolvedIncidents);
     }
 
     [Fact]
@@ -66,13 +67,15 @@ public sealed class ConfigLoaderTests
               retention:
                 interval: 1s
                 batch_size: 0
+                resolved_incidents: 30m
             """;
 
         var error = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(yaml, "t.yaml"));
 
         Assert.Contains(error.Errors, e => e is { Field: "delivery.retention.interval", Line: 3 });
         Assert.Contains(error.Errors, e => e is { Field: "delivery.retention.batch_size", Line: 4 });
-        Assert.Equal(2, error.Errors.Count);
+        Assert.Contains(error.Errors, e => e is { Field: "delivery.retention.resolved_incidents", Line: 5 });
+        Assert.Equal(3, error.Errors.Count);
     }
 
     [Fact]

@@ -120,11 +120,46 @@ public sealed class OutboxRetentionTests
         Assert.Equal(2, first);
         Assert.Equal(updates[2..], await store.IdsAsync());
 
-        // The sweep repeats it until a statement comes back short: 2 + 1 of the 3 superseded rows left.
+        // The sweep repeats it until a statement comes back short: 2 + 1 of the 3 superseded rows left (and one
+        // statement finds no resolved incident).
         var sweep = await store.Retention().SweepAsync(Ct);
 
-        Assert.Equal(new OutboxSweep(3, 2), sweep);
+        Assert.Equal(new OutboxSweep(3, 0, 3), sweep);
         Assert.Equal([updates[^1]], await store.IdsAsync());
+    }
+
+    [Theory]
+    [MemberData(nameof(TestDatabases.Both), MemberType = typeof(TestDatabases))]
+    public async Task Sweep_IncidentResolvedLongerThanRetention_DeletesWhatIsNotPending(DatabaseKind kind)
+    {
+        await using var store = await Store.CreateAsync(kind);
+        var now = store.Time.GetUtcNow();
+        var retention = new OutboxRetentionOptions().ResolvedIncidents;
+        var old = await store.AddIncidentAsync(resolvedAt: now - retention - TimeSpan.FromHours(2));
+        var inGrace = await store.AddIncidentAsync(resolvedAt: now - retention - TimeSpan.FromMinutes(30));
+        var recent = await store.AddIncidentAsync(resolvedAt: now - TimeSpan.FromDays(1));
+        var open = await store.AddIncidentAsync();
+        var gone = new[]
+        {
+            await store.AddAsync(old, "slack", "card", $"incident-{old}/card/C0PAY", OutboxStatus.Delivered, remoteId: "1700000000.000100"),
+            await store.AddAsync(old, "slack", "thread_reply", $"incident-{old}/card/C0PAY/reply/9", OutboxStatus.Delivered),
+            await store.AddAsync(old, "pagerduty", "trigger", $"incident-{old}/pagerduty/payments/trigger", OutboxStatus.Delivered),
+            await store.AddAsync(old, "webhook", "resolve", $"incident-{old}/webhook/soar/resolve", OutboxStatus.Failed),
+        };
+        // Still being retried (a channel down for days): it goes out, and its timeline entry lands, before it may go.
+        var pending = await store.AddAsync(old, "pagerduty", "resolve", $"incident-{old}/pagerduty/payments/resolve", OutboxStatus.Pending,
+            attempts: 3, nextAttemptAt: now + TimeSpan.FromMinutes(10));
+        var kept = new[]
+        {
+            await store.AddAsync(inGrace, "slack", "card", $"incident-{inGrace}/card/C0PAY", OutboxStatus.Delivered),
+            await store.AddAsync(recent, "slack", "card", $"incident-{recent}/card/C0PAY", OutboxStatus.Delivered),
+            await store.AddAsync(open, "slack", "card", $"incident-{open}/card/C0PAY", OutboxStatus.Delivered),
+        };
+
+        var sweep = await store.Retention().SweepAsync(Ct);
+
+        Assert.Equal(new OutboxSweep(0, gone.Length, 2), sweep);
+        Assert.Equal([pending, .. kept], await store.IdsAsync());
     }
 
     [Theory]
@@ -207,13 +242,15 @@ public sealed class OutboxRetentionTests
         public OutboxRetention Retention() =>
             new(_services.GetRequiredService<IServiceScopeFactory>(), _delivery, Time, NullLogger<OutboxRetention>.Instance);
 
-        public async Task<long> AddIncidentAsync()
+        public async Task<long> AddIncidentAsync(DateTimeOffset? resolvedAt = null)
         {
             await using var db = NewContext();
             var incident = new Incident
             {
                 Fingerprint = Guid.NewGuid().ToString("N"), Rule = "Terminal shell in container", Title = "Shell in payments/api",
                 Node = "node-1", Source = "sensor", AlertCount = 1, CreatedAt = Time.GetUtcNow(), UpdatedAt = Time.GetUtcNow(),
+                Status = resolvedAt is null ? IncidentStatus.Triggered : IncidentStatus.Resolved, ResolvedAt = resolvedAt,
+                ResolvedBy = resolvedAt is null ? null : "alice",
             };
             db.Incidents.Add(incident);
             await db.SaveChangesAsync(Ct);

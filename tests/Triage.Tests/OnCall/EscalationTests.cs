@@ -281,6 +281,28 @@ public sealed class EscalationTests : IAsyncLifetime
             .Select(m => m.Kind).ToListAsync(TestContext.Current.CancellationToken);
     }
 
+    [Theory]
+    [InlineData(1, true)] // within delivery.retention.resolved_incidents (7d)
+    [InlineData(8, false)] // closed for delivery: retention may have deleted the resolve that made this once
+    public async Task Resolved_TellsWebhooksOnlyUntilClosedForDelivery(int resolvedDaysAgo, bool told)
+    {
+        var engine = await StartAsync();
+        var id = await OpenIncidentAsync(engine);
+        await WaitForStepAsync(id, 1);
+        await using (var db = _database.NewContext())
+        {
+            var incident = await db.Incidents.SingleAsync(i => i.Id == id, TestContext.Current.CancellationToken);
+            incident.Status = IncidentStatus.Resolved;
+            incident.ResolvedAt = _time.GetUtcNow() - TimeSpan.FromDays(resolvedDaysAgo);
+            incident.ResolvedBy = "alice";
+            await db.SaveChangesAsync(TestContext.Current.CancellationToken);
+        }
+
+        await engine.ReconcileAsync(id, CancellationToken.None);
+
+        Assert.Equal(told, (await OutboxKindsAsync(id)).Contains("resolve"));
+    }
+
     [Fact]
     public async Task SuppressedIncident_StartsNoEscalation_UntilTheSuppressionIsLifted()
     {

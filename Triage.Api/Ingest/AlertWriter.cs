@@ -177,11 +177,11 @@ internal sealed partial class AlertWriter(
                 var (receipts, changes) = await StoreAsync(batch, refresh, cancellationToken);
                 var answered = batch.ToList();
                 void Answer() => AnswerCommitted(answered, receipts, changes, started);
-                if (_store!.LogFile is { } log)
+                if (_store!.CommitLog is { } log)
                 {
                     // Committed without a sync: answered once the log is on disk, while this loop goes on to the next batch.
                     // Not cancelled on shutdown: a commit that was made is answered.
-                    await _syncer!.SubmitAsync(new UnsyncedCommit(log.Sync, Answer, ex => RefuseUnsynced(answered, ex)), CancellationToken.None);
+                    await _syncer!.SubmitAsync(new UnsyncedCommit(log, Answer, ex => RefuseUnsynced(answered, ex)), CancellationToken.None);
                 }
                 else
                 {

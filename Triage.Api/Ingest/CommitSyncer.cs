@@ -1,12 +1,13 @@
 using System.Threading.Channels;
+using Triage.Api.Persistence;
 
 namespace Triage.Api.Ingest;
 
 /// <summary>A commit made without a sync, waiting for its log to reach the disk before its requests are answered.</summary>
-/// <param name="Sync">Syncs the log the commit was written to; null for a marker that only waits its turn.</param>
+/// <param name="Log">The log the commit was written to; null for a marker that only waits its turn.</param>
 /// <param name="Answer">Answers the commit's requests (their alerts are durable).</param>
 /// <param name="Refuse">Refuses them: the log could not be synced.</param>
-internal sealed record UnsyncedCommit(Action? Sync, Action Answer, Action<Exception> Refuse);
+internal sealed record UnsyncedCommit(ICommitLog? Log, Action Answer, Action<Exception> Refuse);
 
 /// <summary>
 /// Syncs the ingest writer's log in the background and answers each commit once the sync that covers it returned, so
@@ -14,11 +15,13 @@ internal sealed record UnsyncedCommit(Action? Sync, Action Answer, Action<Except
 /// made in the meantime.
 /// </summary>
 /// <remarks>
-/// The embedded database's commit spent most of its time in fsync (2–4 ms each on this machine's disk under the ingest
-/// benchmark, against about 1 ms for the statements), and the single writer waited for every one. Nothing is answered
-/// earlier than before: a request is answered only after a sync that started after its commit. Commits are answered in
-/// order. A failed sync means the disk may have dropped what was written (Linux marks the pages clean either way), so
-/// this refuses that commit and every later one, and stops the service: it starts again from what is on disk.
+/// The writer's commit spent most of its time waiting for the disk (SQLite: fsync took 2–4 ms under the ingest
+/// benchmark, against about 1 ms for the statements; PostgreSQL: most samples of the writer's session showed it in
+/// COMMIT), and the single writer waited for every one. Nothing is answered earlier than before: a request is answered
+/// only after a sync that started after its commit. Commits are answered in order. A failed sync refuses the commits it
+/// was for (503: the client retries, and a retried alert that did get stored is answered as a duplicate). When the
+/// failure may have lost data for good (<see cref="ICommitLog.FailedSyncIsFatal"/>), every later commit is refused too
+/// and the service stops, to start again from what is on disk.
 /// </remarks>
 internal sealed partial class CommitSyncer
 {
@@ -100,21 +103,27 @@ internal sealed partial class CommitSyncer
     /// <summary>One sync for the whole group: every commit in it was written to the same log before the sync starts.</summary>
     private Exception? SyncFor(List<UnsyncedCommit> group)
     {
-        if (group.LastOrDefault(c => c.Sync is not null)?.Sync is not { } sync)
+        if (group.LastOrDefault(c => c.Log is not null)?.Log is not { } log)
         {
             return null;
         }
 
         try
         {
-            sync();
+            log.Sync();
             _synced();
             return null;
         }
-#pragma warning disable CA1031 // Whatever the sync threw, the commits are refused and the service stops.
+#pragma warning disable CA1031 // Whatever the sync threw, the commits it was for are refused.
         catch (Exception ex)
 #pragma warning restore CA1031
         {
+            if (!log.FailedSyncIsFatal)
+            {
+                LogSyncRetry(_logger, ex, group.Count(c => c.Log is not null));
+                return ex;
+            }
+
             _failed = ex;
             LogSyncFailed(_logger, ex);
             _lifetime.StopApplication();
@@ -124,4 +133,7 @@ internal sealed partial class CommitSyncer
 
     [LoggerMessage(Level = LogLevel.Critical, Message = "Syncing the database's write-ahead log failed; refusing the alerts it held and stopping, so the service starts again from what is on disk")]
     private static partial void LogSyncFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Making {Commits} ingest commit(s) durable failed; their requests are refused with 503 and the next sync is tried afresh")]
+    private static partial void LogSyncRetry(ILogger logger, Exception exception, int commits);
 }

@@ -89,6 +89,7 @@ internal sealed class IngestStore : IAsyncDisposable
 {
     private readonly bool _postgres;
     private readonly string _connectionString;
+    private readonly PostgresFlushBarrier? _barrier;
     private readonly Table _incidents;
     private readonly Table _alerts;
     private readonly Table _timeline;
@@ -105,7 +106,8 @@ internal sealed class IngestStore : IAsyncDisposable
         _postgres = db is PostgresTriageDbContext;
         var connectionString = db.Database.GetConnectionString()
             ?? throw new InvalidOperationException("The database has no connection string");
-        _connectionString = _postgres ? PreparedStatements(connectionString) : connectionString;
+        _connectionString = _postgres ? WriterConnection(connectionString) : connectionString;
+        _barrier = _postgres ? new PostgresFlushBarrier(connectionString) : null;
         _incidents = new Table(db.Model, typeof(Incident), sql);
         _alerts = new Table(db.Model, typeof(StoredAlert), sql);
         _timeline = new Table(db.Model, typeof(TimelineEntry), sql);
@@ -162,11 +164,14 @@ internal sealed class IngestStore : IAsyncDisposable
 
     /// <summary>
     /// The writer's PostgreSQL connection string: the configured one with Npgsql's automatic preparation switched on
-    /// (unless the configuration sets it), so a statement seen twice is parsed and planned once per connection.
+    /// (unless the configuration sets it), so a statement seen twice is parsed and planned once per connection; and
+    /// with <c>synchronous_commit = off</c>, because the writer answers only after a <see cref="PostgresFlushBarrier"/>
+    /// has made its commits durable, so its COMMIT need not wait for the server's disk.
     /// </summary>
-    internal static string PreparedStatements(string connectionString)
+    internal static string WriterConnection(string connectionString)
     {
         var builder = new NpgsqlConnectionStringBuilder(connectionString);
+        builder.Options = $"{builder.Options} -c synchronous_commit=off".Trim();
         if (builder.MaxAutoPrepare == 0)
         {
             builder.MaxAutoPrepare = 16;
@@ -206,7 +211,7 @@ internal sealed class IngestStore : IAsyncDisposable
                 log = SqliteLogFile.Open(sqlite);
                 if (log is not null)
                 {
-                    // Commits do not wait for the disk here: the writer syncs the log for them (see LogFile).
+                    // Commits do not wait for the disk here: the writer syncs the log for them (see CommitLog).
                     SqliteConnectionSettings.Apply(sqlite, SqliteConnectionSettings.EveryConnection + " PRAGMA synchronous = NORMAL;");
                 }
             }
@@ -222,10 +227,11 @@ internal sealed class IngestStore : IAsyncDisposable
     }
 
     /// <summary>
-    /// The log to sync before answering what this connection committed (SQLite in WAL mode, where the connection commits
-    /// with <c>synchronous = NORMAL</c>); null when a commit is durable as it returns (PostgreSQL).
+    /// What to sync before answering what this connection committed: the SQLite log (in WAL mode the writer commits with
+    /// <c>synchronous = NORMAL</c>) or PostgreSQL's flush barrier (<c>synchronous_commit = off</c>); null when a commit is
+    /// durable as it returns (SQLite not in WAL mode).
     /// </summary>
-    public SqliteLogFile? LogFile => _session?.LogFile;
+    public ICommitLog? CommitLog => _barrier ?? (ICommitLog?)_session?.LogFile;
 
     /// <summary>Closes the connection (after a failure: the next commit opens a fresh one).</summary>
     public async ValueTask ResetAsync()
@@ -237,7 +243,11 @@ internal sealed class IngestStore : IAsyncDisposable
         }
     }
 
-    public ValueTask DisposeAsync() => ResetAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await ResetAsync();
+        _barrier?.Dispose();
+    }
 
     private Session Current => _session ?? throw new InvalidOperationException("The ingest store's connection is not open");
 

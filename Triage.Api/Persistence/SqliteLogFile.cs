@@ -13,7 +13,7 @@ namespace Triage.Api.Persistence;
 /// connection that opened this stays open. Frames written but not yet synced can be lost to a power cut, never torn:
 /// SQLite checks every frame's checksum when it recovers the log.
 /// </remarks>
-internal sealed class SqliteLogFile : IDisposable
+internal sealed class SqliteLogFile : ICommitLog, IDisposable
 {
     private readonly SafeFileHandle _handle;
 
@@ -38,6 +38,12 @@ internal sealed class SqliteLogFile : IDisposable
 
     /// <summary>Blocks until everything written to the log so far is on disk.</summary>
     public void Sync() => RandomAccess.FlushToDisk(_handle);
+
+    /// <summary>
+    /// After a failed fsync Linux may have dropped the pages it could not write and marked them clean, so what readers
+    /// see may no longer be what is on disk.
+    /// </summary>
+    public bool FailedSyncIsFatal => true;
 
     public void Dispose() => _handle.Dispose();
 }

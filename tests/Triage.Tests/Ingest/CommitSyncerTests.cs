@@ -1,12 +1,14 @@
 using Microsoft.Extensions.Hosting.Internal;
 using Microsoft.Extensions.Logging.Abstractions;
 using Triage.Api.Ingest;
+using Triage.Api.Persistence;
 
 namespace Triage.Tests.Ingest;
 
 /// <summary>
 /// The background sync of the ingest writer's log: a commit is answered only after a sync that started after it, in
-/// order, one sync covering every commit made meanwhile; a failed sync refuses its commits and all later ones.
+/// order, one sync covering every commit made meanwhile; a failed sync refuses its commits, and when it may have lost
+/// data for good, every later one too.
 /// </summary>
 public sealed class CommitSyncerTests
 {
@@ -53,14 +55,14 @@ public sealed class CommitSyncerTests
     }
 
     [Fact]
-    public async Task FailedSync_RefusesItsCommitsAndEveryLaterOne_AndStopsTheService()
+    public async Task FatalFailedSync_RefusesItsCommitsAndEveryLaterOne_AndStopsTheService()
     {
         var lifetime = new ApplicationLifetime(NullLogger<ApplicationLifetime>.Instance);
         var syncer = new CommitSyncer(lifetime, NullLogger.Instance, () => { });
         syncer.Start();
         var answered = new System.Collections.Concurrent.ConcurrentQueue<string>();
 
-        var failed = Commit(syncer, "failed", () => throw new IOException("EIO"), answered);
+        var failed = Commit(syncer, "failed", () => throw new IOException("EIO"), answered, fatal: true);
         var refused = await Assert.ThrowsAsync<IOException>(() => failed.WaitAsync(Guard, Ct));
         Assert.Equal("EIO", refused.Message);
         Assert.True(lifetime.ApplicationStopping.IsCancellationRequested);
@@ -69,6 +71,22 @@ public sealed class CommitSyncerTests
         var later = Commit(syncer, "later", () => { }, answered);
         await Assert.ThrowsAsync<IOException>(() => later.WaitAsync(Guard, Ct));
         Assert.Empty(answered);
+        await syncer.StopAsync().WaitAsync(Guard, Ct);
+    }
+
+    [Fact]
+    public async Task RetryableFailedSync_RefusesOnlyItsCommits_TheNextSyncIsTried()
+    {
+        var lifetime = new ApplicationLifetime(NullLogger<ApplicationLifetime>.Instance);
+        var syncer = new CommitSyncer(lifetime, NullLogger.Instance, () => { });
+        syncer.Start();
+        var answered = new System.Collections.Concurrent.ConcurrentQueue<string>();
+
+        var failed = Commit(syncer, "failed", () => throw new InvalidOperationException("connection lost"), answered);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => failed.WaitAsync(Guard, Ct));
+        var later = Commit(syncer, "later", () => { }, answered);
+        Assert.Equal("later", await later.WaitAsync(Guard, Ct));
+        Assert.False(lifetime.ApplicationStopping.IsCancellationRequested);
         await syncer.StopAsync().WaitAsync(Guard, Ct);
     }
 
@@ -97,15 +115,23 @@ public sealed class CommitSyncerTests
         Assert.Equal(2, syncs);
     }
 
-    private static Task<string> Commit(CommitSyncer syncer, string name, Action sync, System.Collections.Concurrent.ConcurrentQueue<string> answered)
+    private static Task<string> Commit(CommitSyncer syncer, string name, Action sync, System.Collections.Concurrent.ConcurrentQueue<string> answered,
+        bool fatal = false)
     {
         var done = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var submitted = syncer.SubmitAsync(new UnsyncedCommit(sync, () =>
+        var submitted = syncer.SubmitAsync(new UnsyncedCommit(new TestLog(sync, fatal), () =>
         {
             answered.Enqueue(name);
             done.TrySetResult(name);
         }, ex => done.TrySetException(ex)), Ct);
         Assert.True(submitted.IsCompletedSuccessfully);
         return done.Task;
+    }
+
+    private sealed class TestLog(Action sync, bool fatal) : ICommitLog
+    {
+        public bool FailedSyncIsFatal => fatal;
+
+        public void Sync() => sync();
     }
 }

@@ -28,6 +28,8 @@ internal static class ChatExtensions
         services.AddSingleton<ChatCommands>();
         services.AddScoped<IncidentCardMapper>();
         services.AddSingleton<IIncidentObserver, ChatNotifier>();
+        services.AddSingleton<CardUpdateSeriesBackfill>();
+        services.AddHostedService(sp => sp.GetRequiredService<CardUpdateSeriesBackfill>());
         services.AddSingleton<SlackPressQueue>();
         services.AddHostedService<SlackInteractionWorker>();
 

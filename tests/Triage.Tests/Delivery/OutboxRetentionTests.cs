@@ -2,6 +2,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
+using Triage.Api.Chat;
 using Triage.Api.Configuration;
 using Triage.Api.Delivery;
 using Triage.Api.Persistence;
@@ -164,6 +165,32 @@ public sealed class OutboxRetentionTests
 
     [Theory]
     [MemberData(nameof(TestDatabases.Both), MemberType = typeof(TestDatabases))]
+    public async Task Backfill_UpdatesStoredWithoutSeries_GetTheirCardAndAreSuperseded(DatabaseKind kind)
+    {
+        await using var store = await Store.CreateAsync(kind, batchSize: 2);
+        var id = await store.AddIncidentAsync();
+        var card = $"incident-{id}/card/C0PAY";
+        // As a database from before the series column holds them.
+        var cardRow = await store.AddAsync(id, "slack", "card", card, OutboxStatus.Delivered, remoteId: "1700000000.000100");
+        var old1 = await store.AddAsync(id, "slack", "card_update", $"{card}/v1/n2", OutboxStatus.Delivered);
+        var old2 = await store.AddAsync(id, "slack", "card_update", $"{card}/v2/n3", OutboxStatus.Delivered);
+        var other = await store.AddAsync(id, "slack", "card_update", $"incident-{id}/card/C0SOC/v1/n2", OutboxStatus.Delivered);
+        var odd = await store.AddAsync(id, "slack", "card_update", "hand-made-key", OutboxStatus.Delivered);
+        var teams = await store.AddAsync(id, "teams", "card_update", $"{card}/v1/n2", OutboxStatus.Delivered);
+        var newest = await store.AddAsync(id, "slack", "card_update", $"{card}/v2/n4", OutboxStatus.Delivered);
+
+        var filled = await store.Backfill().BackfillAsync(Ct);
+        var sweep = await store.Retention().SweepAsync(Ct);
+
+        Assert.Equal(5, filled);
+        Assert.Equal(2, sweep.Superseded);
+        Assert.Equal([cardRow, other, odd, teams, newest], await store.IdsAsync());
+        Assert.DoesNotContain(old1, await store.IdsAsync());
+        Assert.DoesNotContain(old2, await store.IdsAsync());
+    }
+
+    [Theory]
+    [MemberData(nameof(TestDatabases.Both), MemberType = typeof(TestDatabases))]
     public async Task CardUpdates_AfterRetentionRan_KeepEditingTheSameCard(DatabaseKind kind)
     {
         await using var chat = await ChatHarness.StartAsync(kind, extraYaml: "ingest:\n  count_refresh_interval: 1s\n");
@@ -241,6 +268,9 @@ public sealed class OutboxRetentionTests
 
         public OutboxRetention Retention() =>
             new(_services.GetRequiredService<IServiceScopeFactory>(), _delivery, Time, NullLogger<OutboxRetention>.Instance);
+
+        public CardUpdateSeriesBackfill Backfill() =>
+            new(_services.GetRequiredService<IServiceScopeFactory>(), _delivery, Time, NullLogger<CardUpdateSeriesBackfill>.Instance);
 
         public async Task<long> AddIncidentAsync(DateTimeOffset? resolvedAt = null)
         {

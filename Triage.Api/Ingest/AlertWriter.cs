@@ -62,7 +62,6 @@ internal sealed partial class AlertWriter(
     TimeProvider time,
     IngestMetrics metrics,
     SuppressionMatcher suppressions,
-    IHostApplicationLifetime lifetime,
     ILogger<AlertWriter> logger) : BackgroundService
 {
     /// <summary>Most alerts committed in one transaction.</summary>
@@ -82,8 +81,6 @@ internal sealed partial class AlertWriter(
     private readonly HashSet<OpenIncident> _unannounced = [];
 
     private IngestStore? _store;
-
-    private CommitSyncer? _syncer;
 
     private sealed record PendingWrite(IReadOnlyList<NativeAlert> Alerts, string Source, TaskCompletionSource<IReadOnlyList<AlertReceipt>>? Done);
 
@@ -108,21 +105,6 @@ internal sealed partial class AlertWriter(
         }
 
         await using var store = _store;
-        _syncer = new CommitSyncer(lifetime, logger, () => metrics.LogSyncs.Inc());
-        _syncer.Start();
-        try
-        {
-            await WriteQueuedAsync(stoppingToken);
-        }
-        finally
-        {
-            // Commits already made are answered once their log is on disk, before the connection closes.
-            await _syncer.StopAsync();
-        }
-    }
-
-    private async Task WriteQueuedAsync(CancellationToken stoppingToken)
-    {
         var batch = new List<PendingWrite>();
         while (await _queue.Reader.WaitToReadAsync(stoppingToken))
         {
@@ -175,19 +157,24 @@ internal sealed partial class AlertWriter(
             try
             {
                 var (receipts, changes) = await StoreAsync(batch, refresh, cancellationToken);
-                var answered = batch.ToList();
-                void Answer() => AnswerCommitted(answered, receipts, changes, started);
-                if (_store!.CommitLog is { } log)
+                for (var i = 0; i < batch.Count; i++)
                 {
-                    // Committed without a sync: answered once the log is on disk, while this loop goes on to the next batch.
-                    // Not cancelled on shutdown: a commit that was made is answered.
-                    await _syncer!.SubmitAsync(new UnsyncedCommit(log, Answer, ex => RefuseUnsynced(answered, ex)), CancellationToken.None);
-                }
-                else
-                {
-                    Answer();
+                    batch[i].Done!.TrySetResult(receipts[i]);
                 }
 
+                foreach (var change in changes)
+                {
+                    if (change.Announce)
+                    {
+                        pipeline.Enqueue(change.Id);
+                    }
+                    else if (change.CountOnly)
+                    {
+                        pipeline.EnqueueCountChange(change.Id);
+                    }
+                }
+
+                metrics.CommitDuration.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
                 return;
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -216,10 +203,9 @@ internal sealed partial class AlertWriter(
 #pragma warning restore CA1031
             {
                 // Whatever failed (a unique key another replica took first, a lost connection), start from fresh rows
-                // on a fresh connection, once the commits made on this one are answered.
+                // on a fresh connection.
                 _open.Clear();
                 _unannounced.Clear();
-                await _syncer!.DrainAsync(cancellationToken);
                 await _store!.ResetAsync();
                 if (attempt < MaxCommitAttempts && IsTransient(ex))
                 {
@@ -236,38 +222,6 @@ internal sealed partial class AlertWriter(
 
                 return;
             }
-        }
-    }
-
-    /// <summary>Answers a commit's requests (its alerts are durable) and tells the pipeline what changed.</summary>
-    private void AnswerCommitted(List<PendingWrite> batch, List<IReadOnlyList<AlertReceipt>> receipts, List<IncidentChange> changes, long started)
-    {
-        for (var i = 0; i < batch.Count; i++)
-        {
-            batch[i].Done!.TrySetResult(receipts[i]);
-        }
-
-        foreach (var change in changes)
-        {
-            if (change.Announce)
-            {
-                pipeline.Enqueue(change.Id);
-            }
-            else if (change.CountOnly)
-            {
-                pipeline.EnqueueCountChange(change.Id);
-            }
-        }
-
-        metrics.CommitDuration.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
-    }
-
-    /// <summary>The commit's log could not be synced: its alerts may not be on disk, so its requests get 503.</summary>
-    private static void RefuseUnsynced(List<PendingWrite> batch, Exception ex)
-    {
-        foreach (var pending in batch)
-        {
-            pending.Done!.TrySetException(new StoreUnavailableException("The database could not make the alerts durable; retry later.", ex));
         }
     }
 

@@ -22,9 +22,6 @@ internal sealed class IngestMetrics
         new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.0005, 2, 14) });
 
     public Histogram CommitDuration { get; } = Metrics.CreateHistogram(
-        "triage_ingest_commit_duration_seconds", "Duration of one group commit of alerts, until durable.",
+        "triage_ingest_commit_duration_seconds", "Duration of one group commit of alerts.",
         new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.0005, 2, 14) });
-
-    public Counter LogSyncs { get; } = Metrics.CreateCounter(
-        "triage_ingest_log_syncs_total", "Syncs of the embedded database's log made for ingest commits (one covers every commit made while the last one ran).");
 }

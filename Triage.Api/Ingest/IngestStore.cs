@@ -89,7 +89,6 @@ internal sealed class IngestStore : IAsyncDisposable
 {
     private readonly bool _postgres;
     private readonly string _connectionString;
-    private readonly PostgresFlushBarrier? _barrier;
     private readonly Table _incidents;
     private readonly Table _alerts;
     private readonly Table _timeline;
@@ -106,8 +105,7 @@ internal sealed class IngestStore : IAsyncDisposable
         _postgres = db is PostgresTriageDbContext;
         var connectionString = db.Database.GetConnectionString()
             ?? throw new InvalidOperationException("The database has no connection string");
-        _connectionString = _postgres ? WriterConnection(connectionString) : connectionString;
-        _barrier = _postgres ? new PostgresFlushBarrier(connectionString) : null;
+        _connectionString = _postgres ? PreparedStatements(connectionString) : connectionString;
         _incidents = new Table(db.Model, typeof(Incident), sql);
         _alerts = new Table(db.Model, typeof(StoredAlert), sql);
         _timeline = new Table(db.Model, typeof(TimelineEntry), sql);
@@ -164,14 +162,11 @@ internal sealed class IngestStore : IAsyncDisposable
 
     /// <summary>
     /// The writer's PostgreSQL connection string: the configured one with Npgsql's automatic preparation switched on
-    /// (unless the configuration sets it), so a statement seen twice is parsed and planned once per connection; and
-    /// with <c>synchronous_commit = off</c>, because the writer answers only after a <see cref="PostgresFlushBarrier"/>
-    /// has made its commits durable, so its COMMIT need not wait for the server's disk.
+    /// (unless the configuration sets it), so a statement seen twice is parsed and planned once per connection.
     /// </summary>
-    internal static string WriterConnection(string connectionString)
+    internal static string PreparedStatements(string connectionString)
     {
         var builder = new NpgsqlConnectionStringBuilder(connectionString);
-        builder.Options = $"{builder.Options} -c synchronous_commit=off".Trim();
         if (builder.MaxAutoPrepare == 0)
         {
             builder.MaxAutoPrepare = 16;
@@ -201,37 +196,22 @@ internal sealed class IngestStore : IAsyncDisposable
 
         await ResetAsync();
         DbConnection connection = _postgres ? new NpgsqlConnection(_connectionString) : new SqliteConnection(_connectionString);
-        SqliteLogFile? log = null;
         try
         {
             await connection.OpenAsync(cancellationToken);
             if (connection is SqliteConnection sqlite)
             {
                 SqliteConnectionSettings.Apply(sqlite);
-                log = SqliteLogFile.Open(sqlite);
-                if (log is not null)
-                {
-                    // Commits do not wait for the disk here: the writer syncs the log for them (see CommitLog).
-                    SqliteConnectionSettings.Apply(sqlite, SqliteConnectionSettings.EveryConnection + " PRAGMA synchronous = NORMAL;");
-                }
             }
         }
         catch
         {
-            log?.Dispose();
             await connection.DisposeAsync();
             throw;
         }
 
-        _session = new Session(connection, log);
+        _session = new Session(connection);
     }
-
-    /// <summary>
-    /// What to sync before answering what this connection committed: the SQLite log (in WAL mode the writer commits with
-    /// <c>synchronous = NORMAL</c>) or PostgreSQL's flush barrier (<c>synchronous_commit = off</c>); null when a commit is
-    /// durable as it returns (SQLite not in WAL mode).
-    /// </summary>
-    public ICommitLog? CommitLog => _barrier ?? (ICommitLog?)_session?.LogFile;
 
     /// <summary>Closes the connection (after a failure: the next commit opens a fresh one).</summary>
     public async ValueTask ResetAsync()
@@ -243,11 +223,7 @@ internal sealed class IngestStore : IAsyncDisposable
         }
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        await ResetAsync();
-        _barrier?.Dispose();
-    }
+    public ValueTask DisposeAsync() => ResetAsync();
 
     private Session Current => _session ?? throw new InvalidOperationException("The ingest store's connection is not open");
 
@@ -431,14 +407,12 @@ internal sealed class IngestStore : IAsyncDisposable
     /// Microsoft.Data.Sqlite, parameters reused); on PostgreSQL the statements are prepared on the server by Npgsql's
     /// automatic preparation, by their text.
     /// </summary>
-    private sealed class Session(DbConnection connection, SqliteLogFile? logFile) : IAsyncDisposable
+    private sealed class Session(DbConnection connection) : IAsyncDisposable
     {
         private readonly Dictionary<Statement, DbCommand> _commands = [];
         private DbCommand? _findStored;
 
         public DbConnection Connection { get; } = connection;
-
-        public SqliteLogFile? LogFile { get; } = logFile;
 
         /// <summary>Creates provider parameters (never executed).</summary>
         public DbCommand ParameterFactory { get; } = connection.CreateCommand();
@@ -508,7 +482,6 @@ internal sealed class IngestStore : IAsyncDisposable
 
             await ParameterFactory.DisposeAsync();
             await Connection.DisposeAsync();
-            LogFile?.Dispose();
         }
     }
 

@@ -13,9 +13,7 @@ namespace Triage.Api.Persistence;
 /// pipeline both write) gets SQLITE_BUSY at once, and Microsoft.Data.Sqlite retries only after sleeping 150 ms; the
 /// ingest benchmark showed those sleeps on the request path. With it SQLite waits for the lock in steps of 1–100 ms.
 /// <c>synchronous = FULL</c>: in WAL mode NORMAL does not sync the log on commit, so an answered alert could be lost
-/// to a power cut; FULL syncs on every commit. The ingest writer's own connection is the exception: it commits with
-/// NORMAL and syncs the log itself before answering (<see cref="SqliteLogFile"/>, <see cref="Ingest.CommitSyncer"/>), so
-/// it goes on writing while the disk syncs and one sync covers several of its commits.
+/// to a power cut; FULL syncs on every commit, and the writer's group commit shares that cost across requests.
 /// <c>wal_autocheckpoint = 0</c>: by default the commit that takes the log past 1,000 pages also copies the log into
 /// the database file and syncs it, so every ~40th ingest commit waited for that, and every request in its group with
 /// it; <see cref="SqliteCheckpointer"/> checkpoints in the background instead.

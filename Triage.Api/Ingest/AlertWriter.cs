@@ -62,6 +62,7 @@ internal sealed partial class AlertWriter(
     TimeProvider time,
     IngestMetrics metrics,
     SuppressionMatcher suppressions,
+    SqliteLogRestart logRestart,
     ILogger<AlertWriter> logger) : BackgroundService
 {
     /// <summary>Most alerts committed in one transaction.</summary>
@@ -126,6 +127,11 @@ internal sealed partial class AlertWriter(
             if (batch.Count > 0 || (refresh && _unannounced.Count > 0))
             {
                 await CommitAsync(batch, refresh, stoppingToken);
+            }
+
+            if (logRestart.TakeRequest())
+            {
+                RestartLog();
             }
 
             if (refresh)
@@ -222,6 +228,21 @@ internal sealed partial class AlertWriter(
 
                 return;
             }
+        }
+    }
+
+    /// <summary>Starts the embedded database's log over between two commits (see <see cref="SqliteLogRestart"/>).</summary>
+    private void RestartLog()
+    {
+        try
+        {
+            _store!.RestartLog();
+        }
+#pragma warning disable CA1031 // A log not started over now is asked for again after the next background checkpoint.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            LogRestartFailed(logger, ex);
         }
     }
 
@@ -590,6 +611,9 @@ internal sealed partial class AlertWriter(
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "{Count} open incident(s) changed underneath the ingest writer (attempt {Attempt}); reloading")]
     private static partial void LogStale(ILogger logger, int count, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Starting the database log over failed; the next background checkpoint asks again")]
+    private static partial void LogRestartFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Alert commit failed (attempt {Attempt}); retrying")]
     private static partial void LogCommitRetry(ILogger logger, Exception exception, int attempt);

@@ -225,6 +225,31 @@ internal sealed class IngestStore : IAsyncDisposable
 
     public ValueTask DisposeAsync() => ResetAsync();
 
+    /// <summary>
+    /// SQLite: a <c>RESTART</c> checkpoint on the writer's connection, between commits, so the next commit starts the
+    /// log over (<see cref="SqliteLogRestart"/>). Synchronous: SQLite has no asynchronous I/O.
+    /// </summary>
+    public void RestartLog()
+    {
+        if (_session is { Connection: SqliteConnection { State: System.Data.ConnectionState.Open } sqlite })
+        {
+            // It waits for readers still on the log; not for long: a log not started over now is asked for again.
+            using var command = sqlite.CreateCommand();
+            command.CommandText = "PRAGMA busy_timeout = 20;";
+            command.ExecuteNonQuery();
+            try
+            {
+                command.CommandText = "PRAGMA wal_checkpoint(RESTART);";
+                command.ExecuteNonQuery();
+            }
+            finally
+            {
+                command.CommandText = SqliteConnectionSettings.EveryConnection;
+                command.ExecuteNonQuery();
+            }
+        }
+    }
+
     private Session Current => _session ?? throw new InvalidOperationException("The ingest store's connection is not open");
 
     /// <summary>Incident ids of the alerts among <paramref name="ids"/> that are already stored.</summary>

@@ -21,6 +21,7 @@ internal static class DatabaseExtensions
     public static IServiceCollection AddTriageDatabase(this IServiceCollection services, DatabaseOptions options)
     {
         services.AddHostedService<DatabaseStartup>(); // hosted services start in order: the schema first
+        services.AddSingleton<SqliteLogRestart>();
         if (options.Provider == "postgres")
         {
             services.AddDbContextPool<TriageDbContext, PostgresTriageDbContext>(db => ConfigurePostgres(db, options.ConnectionString!));
@@ -30,7 +31,7 @@ internal static class DatabaseExtensions
             var connectionString = options.ConnectionString ?? DefaultSqliteConnectionString;
             services.AddDbContextPool<TriageDbContext, SqliteTriageDbContext>(db => ConfigureSqlite(db, connectionString));
             services.AddHostedService(sp => new SqliteCheckpointer(connectionString, sp.GetRequiredService<TimeProvider>(),
-                sp.GetRequiredService<ILogger<SqliteCheckpointer>>()));
+                sp.GetRequiredService<ILogger<SqliteCheckpointer>>(), sp.GetRequiredService<SqliteLogRestart>()));
         }
 
         return services;

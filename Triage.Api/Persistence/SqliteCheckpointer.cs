@@ -14,7 +14,8 @@ namespace Triage.Api.Persistence;
 /// log holds <see cref="LongLogFrames"/> pages (about 64 MB), a <c>RESTART</c> checkpoint waits for them (holding
 /// writers back for that time, as an automatic checkpoint would have) so the log cannot grow without bound.
 /// </remarks>
-internal sealed partial class SqliteCheckpointer(string connectionString, TimeProvider time, ILogger<SqliteCheckpointer> logger)
+internal sealed partial class SqliteCheckpointer(
+    string connectionString, TimeProvider time, ILogger<SqliteCheckpointer> logger, SqliteLogRestart? restart = null)
     : BackgroundService
 {
     internal const int LongLogFrames = 16_384;
@@ -35,6 +36,12 @@ internal sealed partial class SqliteCheckpointer(string connectionString, TimePr
         connection.Open();
         SqliteConnectionSettings.Apply(connection);
         var (logged, copied) = Checkpoint(connection, "PASSIVE");
+        if (logged >= LongLogFrames)
+        {
+            // Under sustained ingest the writer takes the write lock again at once, so only it can start the log over.
+            restart?.Request();
+        }
+
         if (logged >= LongLogFrames && copied < logged)
         {
             LogLongLog(logger, logged, copied);

@@ -199,6 +199,26 @@ public sealed class AlertWriterTests
         Assert.Equal(6, await host.QueryAsync(db => db.Alerts.CountAsync(a => a.Time >= Some.Time.AddSeconds(3), Ct)));
     }
 
+    /// <summary>
+    /// Asked by the background checkpoint (the log grew long), the writer starts the log over between two commits: the
+    /// request is taken, nothing fails, and the next commits are stored as usual.
+    /// </summary>
+    [Fact]
+    public async Task Ingest_LogRestartRequested_WriterRestartsTheLogBetweenCommits()
+    {
+        var log = new WarningLog();
+        await using var host = await TriageTestHost.StartAsync(DatabaseKind.Sqlite, configureServices: s => s.AddSingleton<ILoggerProvider>(log));
+        var restart = host.App.Services.GetRequiredService<SqliteLogRestart>();
+        await PostAsync(host, Some.Alert(id: "r-1"));
+        restart.Request();
+        await PostAsync(host, Some.Alert(id: "r-2", time: Some.Time.AddSeconds(1)));
+        await PostAsync(host, Some.Alert(id: "r-3", time: Some.Time.AddSeconds(2)));
+
+        Assert.False(restart.TakeRequest());
+        Assert.Empty(log.Warnings);
+        Assert.Equal(3, await host.QueryAsync(db => db.Alerts.CountAsync(Ct)));
+    }
+
     /// <summary>A lost writer connection (here: terminated by the server) is replaced, and the request is still stored.</summary>
     [Fact]
     public async Task Ingest_WriterConnectionTerminated_ReopensAndStores()

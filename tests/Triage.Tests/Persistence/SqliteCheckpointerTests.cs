@@ -47,8 +47,11 @@ public sealed class SqliteCheckpointerTests
             // An automatic checkpoint would have started the log over at 1,000 pages, so it would never have grown past that.
             Assert.True(new FileInfo(path + "-wal").Length > 1500L * PageSize, $"log of {new FileInfo(path + "-wal").Length} bytes");
 
-            var checkpointer = new SqliteCheckpointer(connectionString, TimeProvider.System, NullLogger<SqliteCheckpointer>.Instance);
-            Assert.True(checkpointer.CheckpointOnce() >= 1500);
+            var restart = new SqliteLogRestart();
+            var checkpointer = new SqliteCheckpointer(connectionString, TimeProvider.System, NullLogger<SqliteCheckpointer>.Instance, restart);
+            var logged = checkpointer.CheckpointOnce();
+            Assert.True(logged >= 1500);
+            Assert.False(restart.TakeRequest()); // under 16,384 pages: the writer is not asked to start the log over
             await using (var db = new SqliteTriageDbContext(options))
             {
                 await db.Database.ExecuteSqlRawAsync("INSERT INTO blobs (body) VALUES (zeroblob(4000));", Ct);
@@ -56,6 +59,18 @@ public sealed class SqliteCheckpointerTests
             }
 
             Assert.InRange(checkpointer.CheckpointOnce(), 1, 10); // the insert above started the log over
+            Assert.False(restart.TakeRequest());
+
+            // One commit of 16,500 pages: past the length at which the writer is asked to start the log over, once.
+            await using (var db = new SqliteTriageDbContext(options))
+            {
+                await db.Database.ExecuteSqlRawAsync(
+                    "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 16500) INSERT INTO blobs (body) SELECT zeroblob(4000) FROM n;", Ct);
+            }
+
+            Assert.True(checkpointer.CheckpointOnce() >= SqliteCheckpointer.LongLogFrames);
+            Assert.True(restart.TakeRequest());
+            Assert.False(restart.TakeRequest());
         }
         finally
         {

@@ -12,7 +12,9 @@ namespace Triage.Api.Persistence;
 /// A <c>PASSIVE</c> checkpoint takes no lock that writers or readers wait for; it copies what no open read still needs,
 /// and the next writer starts the log over once all of it is copied. Should readers keep it from catching up until the
 /// log holds <see cref="LongLogFrames"/> pages (about 64 MB), a <c>RESTART</c> checkpoint waits for them (holding
-/// writers back for that time, as an automatic checkpoint would have) so the log cannot grow without bound.
+/// writers back for that time, as an automatic checkpoint would have), and the ingest writer is asked to start the log
+/// over between two of its commits (<see cref="SqliteLogRestart"/>): under sustained ingest it always adds frames before
+/// a checkpoint ends and takes the write lock again at once, so neither checkpoint here would let the log start over.
 /// </remarks>
 internal sealed partial class SqliteCheckpointer(
     string connectionString, TimeProvider time, ILogger<SqliteCheckpointer> logger, SqliteLogRestart? restart = null)

@@ -7,9 +7,8 @@ namespace Triage.Api.Persistence;
 /// SQLite starts its write-ahead log over only when a write begins after a checkpoint copied all of it. Under sustained
 /// ingest the writer commits every few milliseconds, so the background <c>PASSIVE</c> checkpoint always ends a few
 /// frames short, and its <c>RESTART</c> fallback waits for the write lock the writer takes again at once: the log grew to
-/// 700 MB in a 30-second benchmark. Every commit then appended to the file past its end, and each sync of a growing file
-/// also commits the file system's journal (2–4 ms per sync under the benchmark; 0.25 ms when overwriting). The writer
-/// holds no lock between its own commits, so it runs the <c>RESTART</c> there, once the log holds
+/// 700 MB in a 30-second benchmark, and would have grown until the disk was full. The writer holds no lock between its
+/// own commits, so it runs the <c>RESTART</c> there, once the log holds
 /// <see cref="SqliteCheckpointer.LongLogFrames"/> pages (64 MB). The background checkpoint has copied nearly everything
 /// by then, but the writer still waits for the copy of the rest, the database file's sync and readers on the log (20 ms
 /// at most): at a lower length, asked every second, those waits showed in the benchmark's p99.

@@ -161,10 +161,11 @@ internal sealed class ChatNotifier(IServiceScopeFactory scopes, ChatOptions opti
             ["incident_id"] = incidentId, ["to"] = to, ["version"] = incident.Version, ["alert_count"] = incident.AlertCount,
         }.ToJsonString(), key, Priority: priority, Series: series);
 
-    /// <summary>The incident version and alert count a card message was queued for (0 for fields it lacks).</summary>
+    /// <summary>The payload of one card message (read for the newest only: the list above leaves payloads out).</summary>
     private static Task<string> PayloadAsync(TriageDbContext db, long messageId, CancellationToken cancellationToken) =>
         db.Set<OutboxMessage>().AsNoTracking().Where(m => m.Id == messageId).Select(m => m.Payload).SingleAsync(cancellationToken);
 
+    /// <summary>The incident version and alert count a card message was queued for (0 for fields it lacks).</summary>
     private static (int Version, int AlertCount) Shown(string payload)
     {
         using var document = JsonDocument.Parse(payload);

@@ -42,12 +42,11 @@ internal sealed partial class SqliteCheckpointer(
         {
             // Under sustained ingest the writer takes the write lock again at once, so only it can start the log over.
             restart?.Request();
-        }
-
-        if (logged >= LongLogFrames && copied < logged)
-        {
-            LogLongLog(logger, logged, copied);
-            (logged, copied) = Checkpoint(connection, "RESTART");
+            if (copied < logged)
+            {
+                LogLongLog(logger, logged, copied);
+                (logged, copied) = Checkpoint(connection, "RESTART");
+            }
         }
 
         LogFrames.Set(logged);

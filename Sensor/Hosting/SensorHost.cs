@@ -216,6 +216,9 @@ internal static partial class SensorHost
             metrics.Processes.WithLabels("tombstone").Set(table.TombstoneCount);
             metrics.EvidenceRequested.Set(atDetection.Requested);
             metrics.EvidenceDropped.Set(atDetection.Dropped);
+            metrics.DenyEntries.Set(probe.DenyEntries().Count);
+            metrics.DenyRemoved.Set(enforcement.RemovedCgroups);
+            metrics.DenyFailures.Set(enforcement.DenyFailures);
             var gc = GC.GetGCMemoryInfo();
             metrics.GcMemory.WithLabels("committed").Set(gc.TotalCommittedBytes);
             metrics.GcMemory.WithLabels("heap").Set(gc.HeapSizeBytes);
@@ -228,7 +231,8 @@ internal static partial class SensorHost
         await executor.StartAsync(stop.Token);
         LogResponseOn(log, settings.Node, settings.Evidence.CaptureMinPriority, settings.Evidence.CaptureRules.Count);
         var running = Task.WhenAll(pipeline.RunAsync(stop.Token), shipper.RunAsync(stop.Token),
-            pods?.Directory.RunAsync(stop.Token) ?? Task.CompletedTask, heartbeat.RunAsync(stop.Token));
+            pods?.Directory.RunAsync(stop.Token) ?? Task.CompletedTask, heartbeat.RunAsync(stop.Token),
+            enforcement.RunAsync(time, stop.Token));
         await app.StartAsync(cancellationToken);
         await app.WaitForShutdownAsync(cancellationToken);
         await stop.CancelAsync();

@@ -194,6 +194,9 @@ internal sealed class SensorMetrics
         GcMemory = f.CreateGauge("sensor_gc_memory_bytes",
             "The GC's memory after the last collection: committed (held from the OS), heap (objects and free space), fragmented (free space).", "kind");
         EvidenceDropped = f.CreateGauge("sensor_evidence_captures_dropped", "Evidence captures at detection time dropped because the capture queue was full.");
+        DenyEntries = f.CreateGauge("sensor_enforcement_deny_entries", "Entries of the kernel's connect deny map (cgroup and address; 1,024 at most).");
+        DenyRemoved = f.CreateGauge("sensor_enforcement_removed_cgroups", "Denied cgroups whose deny entries were dropped because the cgroup (its container) was removed.");
+        DenyFailures = f.CreateGauge("sensor_enforcement_deny_failures", "Deny entries that could not be programmed (map full, no cgroup v2) or removed.");
     }
 
     public Counter Events { get; }
@@ -216,4 +219,7 @@ internal sealed class SensorMetrics
     public Gauge EvidenceRequested { get; }
     public Gauge EvidenceDropped { get; }
     public Gauge GcMemory { get; }
+    public Gauge DenyEntries { get; }
+    public Gauge DenyRemoved { get; }
+    public Gauge DenyFailures { get; }
 }

@@ -28,6 +28,12 @@ internal interface IKernelEnforcement
     /// cannot be recycled between the check and the signal.
     /// </summary>
     KillResult KillProcess(int pid, ulong startBoottimeNs);
+
+    /// <summary>
+    /// False once cgroup <paramref name="cgroupId"/> has been removed (its container is gone); true while it exists and
+    /// whenever the answer is not certain, so that a deny is never lifted on a doubt.
+    /// </summary>
+    bool CgroupExists(ulong cgroupId);
 }
 
 internal enum KillResult
@@ -36,6 +42,39 @@ internal enum KillResult
     NotFound,
     PidReused,
     Failed,
+}
+
+/// <summary>
+/// Whether a cgroup v2 directory still exists, by its id alone: the id the kernel reports
+/// (<c>bpf_get_current_cgroup_id</c>) is the directory's kernfs file handle, which <c>open_by_handle_at</c> resolves
+/// while the cgroup lives and answers ESTALE after it was removed. No path is needed (events carry only the leaf
+/// name) and a new cgroup never takes an old id.
+/// </summary>
+internal static class Cgroups
+{
+    public static unsafe bool Exists(string cgroupRoot, ulong cgroupId)
+    {
+        var root = LibC.open(cgroupRoot, LibC.O_RDONLY | LibC.O_DIRECTORY | LibC.O_CLOEXEC);
+        if (root < 0)
+            return true;
+        try
+        {
+            var handle = new CgroupFileHandle { HandleBytes = sizeof(ulong), HandleType = LibC.FILEID_KERNFS, Id = cgroupId };
+            var fd = LibC.open_by_handle_at(root, &handle, LibC.O_RDONLY | LibC.O_DIRECTORY | LibC.O_CLOEXEC);
+            if (fd >= 0)
+            {
+                _ = LibC.close(fd);
+                return true;
+            }
+
+            // Anything but "no such cgroup" (EPERM without CAP_DAC_READ_SEARCH, EMFILE ...) is not a removal.
+            return Marshal.GetLastPInvokeError() is not (LibC.ESTALE or LibC.ENOENT);
+        }
+        finally
+        {
+            _ = LibC.close(root);
+        }
+    }
 }
 
 internal static class ProcessKiller

@@ -284,6 +284,16 @@ internal sealed class KernelProbe : IKernelEnforcement, IAsyncDisposable
     public bool AllowConnect(ulong cgroupId, IPAddress address) => _object.Map("deny_connect").Delete(DenyKey(cgroupId, address));
 
     /// <inheritdoc />
+    public bool CgroupExists(ulong cgroupId) => _cgroupRoot is null || Cgroups.Exists(_cgroupRoot, cgroupId);
+
+    /// <summary>The entries of the kernel's connect deny map now (cgroup id and address); /metrics and tests.</summary>
+    public IReadOnlyList<(ulong CgroupId, IPAddress Address)> DenyEntries() =>
+        _object.Map("deny_connect").Keys<RawDenyKey>().Select(DenyEntry).ToList();
+
+    private static unsafe (ulong, IPAddress) DenyEntry(RawDenyKey key) =>
+        (key.CgroupId, new IPAddress(new ReadOnlySpan<byte>(key.Addr, key.Family == 4 ? 4 : 16)));
+
+    /// <inheritdoc />
     public KillResult KillProcess(int pid, ulong startBoottimeNs) => ProcessKiller.Kill(pid, startBoottimeNs);
 
     private void EnsureDenyAttached()

@@ -128,6 +128,26 @@ internal readonly unsafe record struct BpfMap(nint Pointer, string Name)
         return rc == -2 ? false : BpfException.Check(rc, $"delete {Name}") == 0;
     }
 
+    /// <summary>Every key of a hash map, in the kernel's order (a map changed meanwhile may be read partly twice).</summary>
+    public List<TKey> Keys<TKey>()
+        where TKey : unmanaged
+    {
+        var keys = new List<TKey>();
+        TKey key = default;
+        var rc = LibBpf.bpf_map__get_next_key(Pointer, null, &key, (nuint)sizeof(TKey));
+        while (rc == 0)
+        {
+            keys.Add(key);
+            var current = key;
+            rc = LibBpf.bpf_map__get_next_key(Pointer, &current, &key, (nuint)sizeof(TKey));
+        }
+
+        // -ENOENT ends the walk.
+        if (rc != -2)
+            BpfException.Check(rc, $"get_next_key {Name}");
+        return keys;
+    }
+
     /// <summary>Sum over CPUs of a per-CPU array of u64 at <paramref name="index"/>.</summary>
     public ulong SumPerCpu(uint index)
     {

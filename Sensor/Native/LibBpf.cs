@@ -62,6 +62,9 @@ internal static unsafe partial class LibBpf
     [LibraryImport(Lib, EntryPoint = "bpf_map__delete_elem")]
     internal static partial int bpf_map__delete_elem(nint map, void* key, nuint keySize, ulong flags);
 
+    [LibraryImport(Lib, EntryPoint = "bpf_map__get_next_key")]
+    internal static partial int bpf_map__get_next_key(nint map, void* curKey, void* nextKey, nuint keySize);
+
     [LibraryImport(Lib, EntryPoint = "libbpf_num_possible_cpus")]
     internal static partial int libbpf_num_possible_cpus();
 
@@ -96,6 +99,9 @@ internal static partial class LibC
     [LibraryImport("libc", EntryPoint = "mount", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     internal static partial int mount(string source, string target, string fsType, ulong flags, nint data);
 
+    [LibraryImport("libc", EntryPoint = "open_by_handle_at", SetLastError = true)]
+    internal static unsafe partial int open_by_handle_at(int mountFd, CgroupFileHandle* handle, int flags);
+
     [LibraryImport("libc", EntryPoint = "geteuid")]
     internal static partial uint geteuid();
 
@@ -103,4 +109,17 @@ internal static partial class LibC
     internal const int O_DIRECTORY = 0x10000;
     internal const int O_CLOEXEC = 0x80000;
     internal const int SIGKILL = 9;
+    internal const int ENOENT = 2;
+    internal const int ESTALE = 116;
+
+    /// <summary>kernfs' FILEID_KERNFS: a cgroup v2 directory's file handle is its 64-bit kernfs id, the cgroup id.</summary>
+    internal const int FILEID_KERNFS = 0xfe;
+}
+
+/// <summary><c>struct file_handle</c> with the 8 bytes of a cgroup v2 (kernfs) handle.</summary>
+internal struct CgroupFileHandle
+{
+    public uint HandleBytes;
+    public int HandleType;
+    public ulong Id;
 }

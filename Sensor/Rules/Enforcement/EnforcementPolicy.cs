@@ -20,11 +20,14 @@ internal sealed class EnforcementPolicy
     private readonly IPAddress[] _metadataAddresses;
     private readonly HashSet<string> _metadataText;
     private readonly Dictionary<ulong, bool> _deniedCgroups = [];
+    // Cgroups found removed: a late event or lookup of their container must not program entries for them again.
+    private readonly HashSet<ulong> _removed = [];
     private readonly HashSet<(int Pid, ulong Start)> _killed = [];
     private readonly System.Collections.Concurrent.ConcurrentDictionary<ulong, string?> _observedNamespace = new();
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ulong> _cgroupByContainer = new();
     private readonly Lock _lock = new();
     private long _denyFailures;
+    private long _removedCgroups;
 
     public EnforcementPolicy(EnforcementOptions options, IKernelEnforcement actuator)
     {
@@ -54,7 +57,7 @@ internal sealed class EnforcementPolicy
         lock (_lock)
         {
             var was = _deniedCgroups.GetValueOrDefault(cgroupId);
-            if (deny == was)
+            if (deny == was || (deny && _removed.Contains(cgroupId)))
             {
                 return;
             }
@@ -158,11 +161,98 @@ internal sealed class EnforcementPolicy
         }
     }
 
-    /// <summary>Deny entries that could not be programmed (map full, no cgroup v2 hierarchy); /metrics material.</summary>
+    /// <summary>Deny entries that could not be programmed (map full, no cgroup v2 hierarchy) or removed; /metrics material.</summary>
     public long DenyFailures => Interlocked.Read(ref _denyFailures);
 
-    /// <summary>The sensor calls this when a container's cgroup goes away, to drop its deny entries.</summary>
+    /// <summary>Drops the deny entries of a container whose cgroup went away (<see cref="DropRemoved"/> finds them).</summary>
     public void OnContainerRemoved(ulong cgroupId) => OnContainerResolved(cgroupId, null);
+
+    /// <summary>
+    /// How often <see cref="RunAsync"/> looks for denied cgroups that were removed. Default 10 s: one syscall per
+    /// denied cgroup, and the kernel map (1,024 entries, three per container with the default addresses) fills only
+    /// after hundreds of denied containers came and went.
+    /// </summary>
+    public TimeSpan RemovedCheckInterval { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Cgroups whose deny entries were dropped because the cgroup was removed; /metrics material.</summary>
+    public long RemovedCgroups => Interlocked.Read(ref _removedCgroups);
+
+    /// <summary>
+    /// Drops the deny entries of every denied cgroup that no longer exists and returns how many cgroups that was.
+    /// Neither the runtime nor the pod watch says reliably when a container's cgroup is gone (a container removed
+    /// while the sensor was down, a pod deleted without its tombstone being read), the kernel does.
+    /// </summary>
+    public int DropRemoved()
+    {
+        ulong[] denied;
+        lock (_lock)
+        {
+            denied = [.. _deniedCgroups.Keys];
+        }
+
+        var removed = denied.Where(id => !_actuator.CgroupExists(id)).ToHashSet();
+        foreach (var id in removed)
+        {
+            lock (_lock)
+            {
+                if (_removed.Count > 100_000)
+                {
+                    // Cgroup ids are never reused; forgetting old ones only lets a very late event deny for one round.
+                    _removed.Clear();
+                }
+
+                _removed.Add(id);
+            }
+
+            OnContainerRemoved(id);
+        }
+
+        if (removed.Count > 0)
+        {
+            foreach (var (container, cgroup) in _cgroupByContainer)
+            {
+                if (removed.Contains(cgroup))
+                {
+                    _cgroupByContainer.TryRemove(container, out _);
+                }
+            }
+
+            Interlocked.Add(ref _removedCgroups, removed.Count);
+        }
+
+        return removed.Count;
+    }
+
+    /// <summary>Runs <see cref="DropRemoved"/> every <see cref="RemovedCheckInterval"/> until cancelled (no-op when no namespace is denied).</summary>
+    public async Task RunAsync(TimeProvider time, CancellationToken ct)
+    {
+        if (!_options.Enabled || _denyNamespaces.Count == 0)
+        {
+            return;
+        }
+
+        while (true)
+        {
+            try
+            {
+                await Task.Delay(RemovedCheckInterval, time, ct);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            try
+            {
+                DropRemoved();
+            }
+            catch (Native.BpfException)
+            {
+                // A delete the kernel refused: the entry stays and the next round tries again.
+                Interlocked.Increment(ref _denyFailures);
+            }
+        }
+    }
 
     /// <summary>
     /// Carries out what the policy says for <paramref name="rule"/> firing on <paramref name="sensorEvent"/> and

@@ -19,6 +19,9 @@ public sealed class EnforcementPolicyTests
         public List<(int Pid, ulong Start)> Kills { get; } = [];
         public KillResult Outcome { get; set; } = KillResult.Killed;
 
+        /// <summary>Cgroups the "kernel" no longer has.</summary>
+        public HashSet<ulong> Removed { get; } = [];
+
         public void DenyConnect(ulong cgroupId, IPAddress address) => Denied.Add((cgroupId, address));
 
         public bool AllowConnect(ulong cgroupId, IPAddress address)
@@ -32,6 +35,8 @@ public sealed class EnforcementPolicyTests
             Kills.Add((pid, startBoottimeNs));
             return Outcome;
         }
+
+        public bool CgroupExists(ulong cgroupId) => !Removed.Contains(cgroupId);
     }
 
     private static CompiledRule Rule(string name) => Pack.Value.Find(name)!;
@@ -95,6 +100,66 @@ public sealed class EnforcementPolicyTests
         Assert.True(policy.DeniesCgroup(77));
         Assert.Equal(3, actuator.Denied.Count);
         Assert.Empty(actuator.Allowed);
+    }
+
+    [Fact]
+    public void DropRemoved_CgroupGone_LiftsItsEntriesOnceAndALateEventDoesNotDenyAgain()
+    {
+        var actuator = new RecordingActuator();
+        var policy = new EnforcementPolicy(new EnforcementOptions
+        {
+            Enabled = true,
+            DenyMetadata = new MetadataDenyOptions { Namespaces = ["shop"] },
+        }, actuator);
+        var gone = Container() with { FullId = new string('c', 64) };
+        policy.Observe(Exec(Proc("sh") with { CgroupId = 80 }, gone, k8s: Pod("shop")));
+        policy.Observe(Exec(Proc("sh") with { CgroupId = 81 }, Container() with { FullId = new string('d', 64) }, k8s: Pod("shop")));
+
+        actuator.Removed.Add(80);
+        var dropped = policy.DropRemoved();
+        var again = policy.DropRemoved();
+        policy.Observe(Exec(Proc("sh") with { CgroupId = 80 }, gone, k8s: Pod("shop"))); // queued before the removal
+        policy.OnContainerLearned(gone.FullId!, Pod("shop"));                              // a lookup that ended late
+
+        Assert.Equal(1, dropped);
+        Assert.Equal(0, again);
+        Assert.Equal(1, policy.RemovedCgroups);
+        Assert.False(policy.DeniesCgroup(80));
+        Assert.True(policy.DeniesCgroup(81));
+        Assert.Equal([80UL, 80UL, 80UL], actuator.Allowed.Select(a => a.Cgroup));
+        Assert.Equal(6, actuator.Denied.Count);
+    }
+
+    [Fact]
+    public async Task RunAsync_EveryInterval_DropsCgroupsRemovedSinceTheLastRound()
+    {
+        var actuator = new RecordingActuator();
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        var policy = new EnforcementPolicy(new EnforcementOptions
+        {
+            Enabled = true,
+            DenyMetadata = new MetadataDenyOptions { Namespaces = ["shop"] },
+        }, actuator) { RemovedCheckInterval = TimeSpan.FromSeconds(10) };
+        policy.OnContainerResolved(90, Pod("shop"));
+        using var stop = new CancellationTokenSource();
+        var run = policy.RunAsync(time, stop.Token);
+
+        actuator.Removed.Add(90);
+        time.Advance(TimeSpan.FromSeconds(9));
+        var beforeTheRound = policy.DeniesCgroup(90);
+        time.Advance(TimeSpan.FromSeconds(1));
+        // The round may continue on another thread than the one that advanced the clock: wait for it (60 s guard).
+        var guard = System.Diagnostics.Stopwatch.StartNew();
+        while (policy.DeniesCgroup(90) && guard.Elapsed < TimeSpan.FromSeconds(60))
+        {
+            await Task.Delay(10, TestContext.Current.CancellationToken);
+        }
+
+        await stop.CancelAsync();
+        await run;
+        Assert.True(beforeTheRound);
+        Assert.False(policy.DeniesCgroup(90));
+        Assert.Equal(1, policy.RemovedCgroups);
     }
 
     [Fact]

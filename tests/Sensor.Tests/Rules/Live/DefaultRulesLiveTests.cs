@@ -113,6 +113,33 @@ public sealed class DefaultRulesLiveTests(LiveSensor sensor) : IClassFixture<Liv
     }
 
     [Fact]
+    public async Task MetadataDeny_ContainerRemoved_ItsEntriesLeaveTheKernelMap()
+    {
+        await Start();
+        var doomed = await sensor.StartContainer("--network", "none",
+            "--label", $"io.kubernetes.pod.namespace={LiveSensor.DeniedNamespace}", "--label", "io.kubernetes.pod.name=batch-2");
+        await sensor.WaitUntilDenied(doomed);
+        await sensor.WaitUntilDenied(_locked!);
+        var cgroup = sensor.CgroupOf(doomed);
+        var lockedCgroup = sensor.CgroupOf(_locked!);
+        Assert.Equal(3, sensor.Probe.DenyEntries().Count(e => e.CgroupId == cgroup)); // the three default metadata addresses
+
+        await Shell.Check("podman", "rm", "-f", "-t", "0", doomed);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (sensor.Probe.DenyEntries().Any(e => e.CgroupId == cgroup) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100, TestContext.Current.CancellationToken);
+        }
+
+        Assert.DoesNotContain(sensor.Probe.DenyEntries(), e => e.CgroupId == cgroup);
+        Assert.False(sensor.Enforcement.DeniesCgroup(cgroup));
+        Assert.True(sensor.Enforcement.RemovedCgroups >= 1);
+        // The container that still runs in the namespace keeps its deny.
+        Assert.Equal(3, sensor.Probe.DenyEntries().Count(e => e.CgroupId == lockedCgroup));
+        Assert.True(sensor.Enforcement.DeniesCgroup(lockedCgroup));
+    }
+
+    [Fact]
     public async Task Drift_BinaryCopiedIntoContainer_Fires_ImageBinaryDoesNot()
     {
         var app = await App();

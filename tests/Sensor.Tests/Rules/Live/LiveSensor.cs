@@ -79,6 +79,12 @@ public sealed class LiveSensor : IAsyncDisposable
         Assert.Fail($"metadata connects of container {containerId[..12]} were never denied");
     }
 
+    internal EnforcementPolicy Enforcement => _enforcement ?? throw new InvalidOperationException("not started");
+
+    /// <summary>The cgroup id of the container's processes, from the events the sensor saw.</summary>
+    internal ulong CgroupOf(string containerId) =>
+        Observed.Last(e => e.Container!.FullId == containerId && e.Process.CgroupId != 0).Process.CgroupId;
+
     internal KernelProbe Probe => _probe ?? throw new InvalidOperationException("not started");
 
     /// <summary>The busybox image with the rule helper (rulehelper, built statically) in /bin.</summary>
@@ -118,7 +124,11 @@ public sealed class LiveSensor : IAsyncDisposable
             {
                 Enabled = true,
                 DenyMetadata = new MetadataDenyOptions { Namespaces = [DeniedNamespace] },
-            }, _probe);
+            }, _probe)
+            {
+                // Production checks every 10 s; a removal test should not wait that long.
+                RemovedCheckInterval = TimeSpan.FromMilliseconds(200),
+            };
             var detector = new RuleDetector(rules, Node, enforcement);
             var table = new ProcessTable(time);
             table.SeedFromProc();
@@ -141,7 +151,7 @@ public sealed class LiveSensor : IAsyncDisposable
                 }
             };
             _stop = new CancellationTokenSource();
-            _run = pipeline.RunAsync(_stop.Token);
+            _run = Task.WhenAll(pipeline.RunAsync(_stop.Token), enforcement.RunAsync(time, _stop.Token));
         }
         finally
         {

@@ -20,6 +20,14 @@ internal sealed record PodWatchOptions
     public TimeSpan InitialBackoff { get; init; } = TimeSpan.FromMilliseconds(500);
 
     public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// How long one read of a pod's Job (for its CronJob) may take; the pod's events wait for it. Default 5 s.
+    /// </summary>
+    public TimeSpan JobReadTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>After a failed read of a Job, how long its pods are named after the Job before it is read again. Default 1 min.</summary>
+    public TimeSpan JobReadRetry { get; init; } = TimeSpan.FromMinutes(1);
 }
 
 /// <summary>
@@ -27,7 +35,8 @@ internal sealed record PodWatchOptions
 /// then watch from the list's resourceVersion; a watch that ends normally resumes from the last resourceVersion seen;
 /// 410 Gone (history compacted) and any failure re-list, failures after a backoff that doubles up to
 /// <see cref="PodWatchOptions.MaxBackoff"/>. Between the failure and the next good list the index keeps what it had
-/// (an outage of the API server must not make known pods unknown).
+/// (an outage of the API server must not make known pods unknown). A pod controlled by a Job is named after the Job's
+/// CronJob when there is one: the Job is read once (its owner references), before the pod is indexed.
 /// </summary>
 internal sealed partial class KubernetesPodDirectory(
     IKubernetes client,
@@ -41,6 +50,10 @@ internal sealed partial class KubernetesPodDirectory(
     private long _restartsClosed;
     private long _restartsExpired;
     private long _restartsError;
+    private long _jobReads;
+    private long _jobReadFailures;
+    // Job key -> when its read last failed; touched by the watch loop only.
+    private readonly Dictionary<string, DateTimeOffset> _jobReadFailed = new(StringComparer.Ordinal);
     private readonly TaskCompletionSource _synced = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public PodIndex Index => index;
@@ -61,6 +74,9 @@ internal sealed partial class KubernetesPodDirectory(
     /// <summary>Why the last list or watch failed; null before any failure.</summary>
     public string? LastError { get; private set; }
 
+    /// <summary>Reads of a pod's Job (to find its CronJob): successful, and failed (the pod is then named after the Job).</summary>
+    public (long Ok, long Failed) JobReads => (Interlocked.Read(ref _jobReads), Interlocked.Read(ref _jobReadFailures));
+
     /// <summary>Completes after the first successful list.</summary>
     public Task Synced => _synced.Task;
 
@@ -80,6 +96,11 @@ internal sealed partial class KubernetesPodDirectory(
                 if (resourceVersion is null)
                 {
                     var list = await client.CoreV1.ListPodForAllNamespacesAsync(fieldSelector: selector, cancellationToken: ct);
+                    foreach (var pod in list.Items)
+                    {
+                        await LearnJobOwnerAsync(pod, ct);
+                    }
+
                     index.ReplaceAll(list.Items);
                     resourceVersion = list.Metadata.ResourceVersion;
                     Interlocked.Increment(ref _lists);
@@ -153,9 +174,11 @@ internal sealed partial class KubernetesPodDirectory(
                 switch (type)
                 {
                     case WatchEventType.Added or WatchEventType.Modified:
+                        await LearnJobOwnerAsync(pod, ct);
                         index.Upsert(pod);
                         break;
                     case WatchEventType.Deleted:
+                        await LearnJobOwnerAsync(pod, ct);
                         index.Delete(pod);
                         break;
                 }
@@ -189,6 +212,53 @@ internal sealed partial class KubernetesPodDirectory(
             _ when IsGone(streamError) => (last, true),
             _ => throw new InvalidOperationException("the watch stream reported an error: " + Describe(streamError), streamError),
         };
+    }
+
+    /// <summary>
+    /// For a pod controlled by a Job whose owner the index does not know yet: reads the Job (RBAC: <c>get</c> on
+    /// <c>jobs</c> in <c>batch</c>) and records its controlling CronJob, once per Job. A failed read is not fatal: the
+    /// pod is named after the Job, and the Job is read again at a later event of its pods after
+    /// <see cref="PodWatchOptions.JobReadRetry"/>.
+    /// </summary>
+    private async Task LearnJobOwnerAsync(V1Pod? pod, CancellationToken ct)
+    {
+        if (pod is null || PodIndex.JobOf(pod) is not { } job || index.KnowsJob(job.Key))
+        {
+            return;
+        }
+
+        if (_jobReadFailed.TryGetValue(job.Key, out var failedAt) && time.GetUtcNow() - failedAt < options.JobReadRetry)
+        {
+            return;
+        }
+
+        using var limit = new CancellationTokenSource(options.JobReadTimeout, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, limit.Token);
+        try
+        {
+            var read = await client.BatchV1.ReadNamespacedJobAsync(job.Name, job.Namespace, cancellationToken: linked.Token);
+            var cronJob = read.Metadata?.OwnerReferences?.FirstOrDefault(o => o.Controller == true && o.Kind == "CronJob");
+            index.SetJobOwner(job.Key, cronJob?.Name);
+            _jobReadFailed.Remove(job.Key);
+            Interlocked.Increment(ref _jobReads);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            throw;
+        }
+#pragma warning disable CA1031 // 403 (no RBAC for jobs), 404 (Job gone), a timeout: the pod is still indexed, as its Job.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            if (_jobReadFailed.Count >= 10_000)
+            {
+                _jobReadFailed.Clear();
+            }
+
+            _jobReadFailed[job.Key] = time.GetUtcNow();
+            Interlocked.Increment(ref _jobReadFailures);
+            LogJobReadFailed(log, job.Namespace, job.Name, limit.IsCancellationRequested ? "timed out" : Describe(ex));
+        }
     }
 
     private static bool IsEndOfStream(Exception ex)
@@ -225,6 +295,7 @@ internal sealed partial class KubernetesPodDirectory(
         var containers = f.CreateGauge("sensor_k8s_containers", "Container ids resolvable to a pod (live pods and tombstones).");
         var restarts = f.CreateGauge("sensor_k8s_watch_restarts", "Pod watches started again, by why the previous one ended: closed (server timeout), expired (410 Gone, re-listed), error (re-listed after a backoff).", "reason");
         var lists = f.CreateGauge("sensor_k8s_pod_lists", "Successful pod lists (the first and every re-list).");
+        var jobReads = f.CreateGauge("sensor_k8s_job_reads", "Reads of a pod's Job to find its CronJob, by result: ok, failed (the pod is named after the Job).", "result");
         registry.AddBeforeCollectCallback(() =>
         {
             pods.WithLabels("live").Set(index.PodCount);
@@ -235,6 +306,9 @@ internal sealed partial class KubernetesPodDirectory(
             restarts.WithLabels("expired").Set(expired);
             restarts.WithLabels("error").Set(error);
             lists.Set(Lists);
+            var (ok, failed) = JobReads;
+            jobReads.WithLabels("ok").Set(ok);
+            jobReads.WithLabels("failed").Set(failed);
         });
     }
 
@@ -253,6 +327,9 @@ internal sealed partial class KubernetesPodDirectory(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Kubernetes: pod watch from resourceVersion {ResourceVersion} expired (410 Gone); listing again")]
     private static partial void LogExpired(ILogger logger, string resourceVersion);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Kubernetes: reading Job {Namespace}/{Job} for its CronJob failed; its pods are named after the Job for now: {Reason}")]
+    private static partial void LogJobReadFailed(ILogger logger, string @namespace, string job, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Kubernetes: pod list/watch failed; retrying in {Seconds} s (pods known so far stay resolvable): {Reason}")]
     private static partial void LogFailed(ILogger logger, double seconds, string reason);

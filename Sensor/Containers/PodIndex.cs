@@ -25,6 +25,8 @@ internal sealed class PodIndex(TimeProvider time, TimeSpan tombstoneFor)
     private readonly Lock _gate = new();
     private readonly Dictionary<string, PodEntry> _pods = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ContainerEntry> _containers = new(StringComparer.Ordinal);
+    // Job (by JobKey) -> the CronJob that controls it, or null for a Job of its own; filled by the pod watch's Job reads.
+    private readonly Dictionary<string, string?> _cronJobOfJob = new(StringComparer.Ordinal);
     private TaskCompletionSource _changed = NewSignal();
 
     /// <summary>How long deleted pods stay resolvable.</summary>
@@ -110,6 +112,33 @@ internal sealed class PodIndex(TimeProvider time, TimeSpan tombstoneFor)
         }
     }
 
+    /// <summary>True when the owner of the Job <paramref name="jobKey"/> (<see cref="JobOf"/>) is known.</summary>
+    public bool KnowsJob(string jobKey)
+    {
+        lock (_gate)
+        {
+            return _cronJobOfJob.ContainsKey(jobKey);
+        }
+    }
+
+    /// <summary>
+    /// Records that Job <paramref name="jobKey"/> is controlled by CronJob <paramref name="cronJob"/> (null: by none);
+    /// pods upserted from then on name the CronJob as their workload.
+    /// </summary>
+    public void SetJobOwner(string jobKey, string? cronJob)
+    {
+        lock (_gate)
+        {
+            if (_cronJobOfJob.Count >= 10_000)
+            {
+                // A CronJob makes a Job per run; forgetting old ones costs one more read of a Job that still has pods.
+                _cronJobOfJob.Clear();
+            }
+
+            _cronJobOfJob[jobKey] = cronJob;
+        }
+    }
+
     /// <summary>An ADDED or MODIFIED pod.</summary>
     public void Upsert(V1Pod pod)
     {
@@ -190,14 +219,17 @@ internal sealed class PodIndex(TimeProvider time, TimeSpan tombstoneFor)
         return id.Length > 0 ? id : null;
     }
 
-    /// <summary>Namespace, pod, owning workload, labels, service account and node of a pod.</summary>
-    internal static KubernetesContext ContextOf(V1Pod pod)
+    /// <summary>
+    /// Namespace, pod, owning workload, labels, service account and node of a pod; <paramref name="cronJobOfJob"/>
+    /// names the CronJob of a Job (by <see cref="JobOf"/>'s key) when known.
+    /// </summary>
+    internal static KubernetesContext ContextOf(V1Pod pod, Func<string, string?>? cronJobOfJob = null)
     {
         var metadata = pod.Metadata;
         var labels = metadata.Labels is { Count: > 0 } l
             ? new Dictionary<string, string>(l, StringComparer.Ordinal)
             : new Dictionary<string, string>(StringComparer.Ordinal);
-        var (kind, name) = WorkloadOf(pod);
+        var (kind, name) = WorkloadOf(pod, cronJobOfJob);
         return new KubernetesContext
         {
             Namespace = metadata.NamespaceProperty ?? "",
@@ -214,12 +246,12 @@ internal sealed class PodIndex(TimeProvider time, TimeSpan tombstoneFor)
     /// <summary>
     /// The workload that owns the pod, from its controller owner reference. A ReplicaSet made by a Deployment is named
     /// after it plus the pod-template-hash, which the pod carries as a label: that gives the Deployment without reading
-    /// the ReplicaSet (the sensor may list pods only). A pod without owner is its own workload ("Pod").
+    /// the ReplicaSet. A Job's CronJob is only in the Job's own owner references: <paramref name="cronJobOfJob"/> answers
+    /// from the Jobs the pod watch has read (the Job itself when unknown). A pod without owner is its own workload ("Pod").
     /// </summary>
-    internal static (string Kind, string Name) WorkloadOf(V1Pod pod)
+    internal static (string Kind, string Name) WorkloadOf(V1Pod pod, Func<string, string?>? cronJobOfJob = null)
     {
-        var owners = pod.Metadata.OwnerReferences ?? [];
-        var owner = owners.FirstOrDefault(o => o.Controller == true) ?? owners.FirstOrDefault();
+        var owner = OwnerOf(pod);
         if (owner is null)
         {
             return ("Pod", pod.Metadata.Name ?? "");
@@ -233,8 +265,29 @@ internal sealed class PodIndex(TimeProvider time, TimeSpan tombstoneFor)
             return ("Deployment", owner.Name[..^(hash.Length + 1)]);
         }
 
+        if (owner.Kind == "Job" && cronJobOfJob?.Invoke(JobKey(pod, owner)) is { Length: > 0 } cronJob)
+        {
+            return ("CronJob", cronJob);
+        }
+
         return (owner.Kind, owner.Name);
     }
+
+    /// <summary>The Job that controls the pod (namespace, name, and the key <see cref="SetJobOwner"/> takes), or null.</summary>
+    internal static (string Key, string Namespace, string Name)? JobOf(V1Pod pod) =>
+        OwnerOf(pod) is { Kind: "Job" } owner && pod.Metadata.NamespaceProperty is { Length: > 0 } ns
+            ? (JobKey(pod, owner), ns, owner.Name)
+            : null;
+
+    private static V1OwnerReference? OwnerOf(V1Pod pod)
+    {
+        var owners = pod.Metadata.OwnerReferences ?? [];
+        return owners.FirstOrDefault(o => o.Controller == true) ?? owners.FirstOrDefault();
+    }
+
+    // By uid: a Job deleted and made again under the same name may have another owner.
+    private static string JobKey(V1Pod pod, V1OwnerReference owner) =>
+        owner.Uid is { Length: > 0 } uid ? uid : $"{pod.Metadata.NamespaceProperty}/{owner.Name}";
 
     /// <summary>
     /// Every container in the pod's status by id: regular, init and ephemeral containers, and the previous instance of a
@@ -290,7 +343,7 @@ internal sealed class PodIndex(TimeProvider time, TimeSpan tombstoneFor)
     private List<(string, KubernetesContext)> UpsertLocked(V1Pod pod)
     {
         var key = KeyOf(pod);
-        var context = ContextOf(pod);
+        var context = ContextOf(pod, job => _cronJobOfJob.GetValueOrDefault(job));
         var containers = ContainersOf(pod);
         var ids = containers.Keys.ToHashSet(StringComparer.Ordinal);
         var learned = new List<(string, KubernetesContext)>();

@@ -106,6 +106,82 @@ public sealed class KubernetesPodDirectoryTests : IAsyncLifetime
         Assert.Equal(0, directory.Index.TombstoneCount);
     }
 
+    private static readonly DateTimeOffset NightlyRun = new(2026, 11, 26, 0, 30, 0, TimeSpan.Zero);
+
+    private static string JobPath(string ns, string job) => $"/apis/batch/v1/namespaces/{ns}/jobs/{job}";
+
+    [Fact]
+    public async Task JobPods_OfACronJob_AreNamedAfterTheCronJob_EachJobReadOnce()
+    {
+        var listed = _api.AddCronJob("ops", "nightly-backup", "registry.local/ops/backup:2", at: NightlyRun);
+        var directory = Start();
+        await directory.Synced.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+        await Until(() => _api.Store.OpenWatchCount > 0, "the watch to open");
+
+        var watched = _api.AddCronJob("ops", "nightly-backup", "registry.local/ops/backup:2", at: NightlyRun.AddDays(1));
+        var plain = _api.AddJob("ops", "migrate-db", "registry.local/ops/migrate:7");
+        await Until(() => directory.Find(watched.ContainerId) is not null && directory.Find(plain.ContainerId) is not null, "the watched Job pods");
+        _api.Store.Update(KubernetesResources.Pods, "ops", watched.Pod, pod =>
+        {
+            pod["metadata"]!["labels"]!["tier"] = "batch";
+            return pod;
+        });
+        await Until(() => directory.Find(watched.ContainerId)?.Pod.Labels.GetValueOrDefault("tier") == "batch", "MODIFIED labels");
+
+        Assert.Equal(("CronJob", "nightly-backup"), Workload(directory, listed));
+        Assert.Equal(("CronJob", "nightly-backup"), Workload(directory, watched));
+        Assert.Equal(("Job", "migrate-db"), Workload(directory, plain));
+        // One read per Job, not per pod event: the listed run's, the watched run's (ADDED and MODIFIED), the plain Job's.
+        var reads = _api.Requests.Where(r => r.Method == "GET" && r.Path.StartsWith("/apis/batch/v1/", StringComparison.Ordinal)).Select(r => r.Path).ToList();
+        Assert.Equal(
+            [JobPath("ops", $"nightly-backup-{NightlyRun.ToUnixTimeSeconds() / 60}"), JobPath("ops", $"nightly-backup-{NightlyRun.AddDays(1).ToUnixTimeSeconds() / 60}"), JobPath("ops", "migrate-db")],
+            reads);
+        Assert.Equal((3, 0), directory.JobReads);
+    }
+
+    [Fact]
+    public async Task JobRead_Forbidden_PodIsNamedAfterTheJob_WatchGoesOn_CronJobAfterTheRetry()
+    {
+        _api.Forbid(KubernetesResources.Jobs);
+        var directory = Start();
+        await directory.Synced.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+        await Until(() => _api.Store.OpenWatchCount > 0, "the watch to open");
+        var job = $"nightly-backup-{NightlyRun.ToUnixTimeSeconds() / 60}";
+
+        var run = _api.AddCronJob("ops", "nightly-backup", "registry.local/ops/backup:2", at: NightlyRun);
+        await Until(() => directory.Find(run.ContainerId) is not null, "the pod despite the 403 on its Job");
+        Assert.Equal(("Job", job), Workload(directory, run));
+        Assert.Equal((0, 1), directory.JobReads);
+        Assert.Equal(0, directory.Failures);
+
+        // Within JobReadRetry another event of the pod does not read the Job again.
+        _api.Allow(KubernetesResources.Jobs);
+        Relabel(run, "1");
+        await Until(() => directory.Find(run.ContainerId)?.Pod.Labels.GetValueOrDefault("attempt") == "1", "MODIFIED before the retry");
+        Assert.Equal(("Job", job), Workload(directory, run));
+        Assert.Single(_api.Requests, r => r.Path == JobPath("ops", job));
+
+        _time.Advance(TimeSpan.FromMinutes(1));
+        Relabel(run, "2");
+        await Until(() => directory.Find(run.ContainerId)?.Pod.Labels.GetValueOrDefault("attempt") == "2", "MODIFIED after the retry");
+        Assert.Equal(("CronJob", "nightly-backup"), Workload(directory, run));
+        Assert.Equal((1, 1), directory.JobReads);
+        Assert.Equal(0, directory.Failures);
+    }
+
+    private void Relabel(WorkloadPod pod, string attempt) =>
+        _api.Store.Update(KubernetesResources.Pods, pod.Namespace, pod.Pod, json =>
+        {
+            json["metadata"]!["labels"]!["attempt"] = attempt;
+            return json;
+        });
+
+    private static (string?, string?) Workload(KubernetesPodDirectory directory, WorkloadPod pod)
+    {
+        var found = directory.Find(pod.ContainerId)!.Pod;
+        return (found.WorkloadKind, found.WorkloadName);
+    }
+
     [Fact]
     public async Task Watch_ContainerIdReportedLater_ResolvesTheRealContainer()
     {

@@ -144,6 +144,85 @@ public static class KubernetesScenario
         IReadOnlyDictionary<string, string>? annotations = null) =>
         AddRevisionedWorkload(api, "DaemonSet", ns, name, rollouts, node, labels, annotations);
 
+    /// <summary>
+    /// A CronJob and one run of it as its controller leaves them: Job <c>NAME-&lt;scheduled minute&gt;</c> controlled by
+    /// the CronJob, and that Job's pod on <paramref name="node"/> (controlled by the Job, with the Job's labels).
+    /// </summary>
+    public static WorkloadPod AddCronJob(this FakeKubernetesApi api, string ns, string name, string image,
+        string schedule = "*/5 * * * *", string node = "node-1", DateTimeOffset? at = null)
+    {
+        var run = at ?? DateTimeOffset.UnixEpoch;
+        var cronJob = api.Apply(new JsonObject
+        {
+            ["apiVersion"] = "batch/v1",
+            ["kind"] = "CronJob",
+            ["metadata"] = Metadata(name, ns, null, null, run.AddHours(-1)),
+            ["spec"] = new JsonObject
+            {
+                ["schedule"] = schedule,
+                ["concurrencyPolicy"] = "Allow",
+                ["suspend"] = false,
+                ["jobTemplate"] = new JsonObject
+                {
+                    ["spec"] = new JsonObject { ["template"] = JobTemplate(image) },
+                },
+            },
+            ["status"] = new JsonObject { ["lastScheduleTime"] = Timestamp(run) },
+        });
+        // The CronJob controller names each run's Job after the scheduled time in minutes since the epoch.
+        var jobName = $"{name}-{(run.ToUnixTimeSeconds() / 60).ToString(CultureInfo.InvariantCulture)}";
+        var pod = AddJobRun(api, ns, jobName, image, node, run, cronJob);
+        return pod with { Kind = "CronJob", Workload = name };
+    }
+
+    /// <summary>A Job of its own (<c>kubectl create job</c>) and its pod on <paramref name="node"/>.</summary>
+    public static WorkloadPod AddJob(this FakeKubernetesApi api, string ns, string name, string image,
+        string node = "node-1", DateTimeOffset? at = null) =>
+        AddJobRun(api, ns, name, image, node, at ?? DateTimeOffset.UnixEpoch, owner: null);
+
+    private static WorkloadPod AddJobRun(FakeKubernetesApi api, string ns, string name, string image, string node,
+        DateTimeOffset at, JsonObject? owner)
+    {
+        var metadata = Metadata(name, ns, null, null, at);
+        if (owner is not null)
+        {
+            metadata["ownerReferences"] = new JsonArray(OwnerReference(owner));
+        }
+
+        var job = api.Apply(new JsonObject
+        {
+            ["apiVersion"] = "batch/v1",
+            ["kind"] = "Job",
+            ["metadata"] = metadata,
+            ["spec"] = new JsonObject
+            {
+                ["backoffLimit"] = 6,
+                ["completions"] = 1,
+                ["parallelism"] = 1,
+                ["template"] = JobTemplate(image),
+            },
+            ["status"] = new JsonObject { ["active"] = 1, ["startTime"] = Timestamp(at) },
+        });
+        // The Job controller labels its pods with the Job's uid and name (and the legacy unprefixed forms).
+        var uid = (string)job["metadata"]!["uid"]!;
+        var labels = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["batch.kubernetes.io/controller-uid"] = uid, ["batch.kubernetes.io/job-name"] = name,
+            ["controller-uid"] = uid, ["job-name"] = name,
+        };
+        return AddPod(api, ns, $"{name}-{Hash(name + "pod")[..5]}", node, new Rollout(at, image), labels, job, "Job", name,
+            restartPolicy: "Never");
+    }
+
+    private static JsonObject JobTemplate(string image) => new()
+    {
+        ["spec"] = new JsonObject
+        {
+            ["containers"] = Containers(new Dictionary<string, string> { ["app"] = image }),
+            ["restartPolicy"] = "Never",
+        },
+    };
+
     /// <summary>A pod with no controller (as <c>kubectl run</c> makes).</summary>
     public static WorkloadPod AddBarePod(this FakeKubernetesApi api, string ns, string name, string image,
         string node = "node-1", IReadOnlyDictionary<string, string>? labels = null, DateTimeOffset? at = null) =>
@@ -271,7 +350,8 @@ public static class KubernetesScenario
     }
 
     private static WorkloadPod AddPod(FakeKubernetesApi api, string ns, string name, string node, Rollout rollout,
-        IReadOnlyDictionary<string, string>? labels, JsonObject? owner, string workloadKind, string workloadName)
+        IReadOnlyDictionary<string, string>? labels, JsonObject? owner, string workloadKind, string workloadName,
+        string restartPolicy = "Always")
     {
         var containerId = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{ns}/{name}")));
         var metadata = Metadata(name, ns, labels, null, rollout.At.AddSeconds(5));
@@ -308,7 +388,7 @@ public static class KubernetesScenario
             {
                 ["nodeName"] = node,
                 ["containers"] = Containers(rollout.Images),
-                ["restartPolicy"] = "Always",
+                ["restartPolicy"] = restartPolicy,
                 ["schedulerName"] = "default-scheduler",
                 ["serviceAccountName"] = "default",
             },

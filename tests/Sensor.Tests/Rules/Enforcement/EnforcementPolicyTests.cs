@@ -41,6 +41,13 @@ public sealed class EnforcementPolicyTests
 
     private static CompiledRule Rule(string name) => Pack.Value.Find(name)!;
 
+    /// <summary>Enforcement on, metadata connects denied for namespace "shop".</summary>
+    private static EnforcementPolicy DenyingShop(RecordingActuator actuator) => new(new EnforcementOptions
+    {
+        Enabled = true,
+        DenyMetadata = new MetadataDenyOptions { Namespaces = ["shop"] },
+    }, actuator);
+
     [Fact]
     public void Defaults_EnforceNothing()
     {
@@ -60,11 +67,7 @@ public sealed class EnforcementPolicyTests
     public void DenyMetadata_ProgramsEveryAddressForContainersOfChosenNamespaces()
     {
         var actuator = new RecordingActuator();
-        var policy = new EnforcementPolicy(new EnforcementOptions
-        {
-            Enabled = true,
-            DenyMetadata = new MetadataDenyOptions { Namespaces = ["shop"] },
-        }, actuator);
+        var policy = DenyingShop(actuator);
 
         policy.OnContainerResolved(42, Pod("shop"));
         policy.OnContainerResolved(43, Pod("kube-system"));
@@ -82,11 +85,7 @@ public sealed class EnforcementPolicyTests
     public void Observe_ContainerSeenBeforeItsPod_IsDeniedWhenTheDirectoryLearnsIt_AndAnOlderEventDoesNotLiftIt()
     {
         var actuator = new RecordingActuator();
-        var policy = new EnforcementPolicy(new EnforcementOptions
-        {
-            Enabled = true,
-            DenyMetadata = new MetadataDenyOptions { Namespaces = ["shop"] },
-        }, actuator);
+        var policy = DenyingShop(actuator);
         var container = Container() with { FullId = new string('a', 64) };
         var proc = Proc("sh") with { CgroupId = 77 };
 
@@ -106,11 +105,7 @@ public sealed class EnforcementPolicyTests
     public void DropRemoved_CgroupGone_LiftsItsEntriesOnceAndALateEventDoesNotDenyAgain()
     {
         var actuator = new RecordingActuator();
-        var policy = new EnforcementPolicy(new EnforcementOptions
-        {
-            Enabled = true,
-            DenyMetadata = new MetadataDenyOptions { Namespaces = ["shop"] },
-        }, actuator);
+        var policy = DenyingShop(actuator);
         var gone = Container() with { FullId = new string('c', 64) };
         policy.Observe(Exec(Proc("sh") with { CgroupId = 80 }, gone, k8s: Pod("shop")));
         policy.Observe(Exec(Proc("sh") with { CgroupId = 81 }, Container() with { FullId = new string('d', 64) }, k8s: Pod("shop")));
@@ -135,17 +130,13 @@ public sealed class EnforcementPolicyTests
     {
         var actuator = new RecordingActuator();
         var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
-        var policy = new EnforcementPolicy(new EnforcementOptions
-        {
-            Enabled = true,
-            DenyMetadata = new MetadataDenyOptions { Namespaces = ["shop"] },
-        }, actuator) { RemovedCheckInterval = TimeSpan.FromSeconds(10) };
+        var policy = DenyingShop(actuator);
         policy.OnContainerResolved(90, Pod("shop"));
         using var stop = new CancellationTokenSource();
         var run = policy.RunAsync(time, stop.Token);
 
         actuator.Removed.Add(90);
-        time.Advance(TimeSpan.FromSeconds(9));
+        time.Advance(policy.RemovedCheckInterval - TimeSpan.FromSeconds(1));
         var beforeTheRound = policy.DeniesCgroup(90);
         time.Advance(TimeSpan.FromSeconds(1));
         // The round may continue on another thread than the one that advanced the clock: wait for it (60 s guard).
@@ -166,11 +157,7 @@ public sealed class EnforcementPolicyTests
     public void Observe_PodOfAnotherNamespace_DeniesNothing()
     {
         var actuator = new RecordingActuator();
-        var policy = new EnforcementPolicy(new EnforcementOptions
-        {
-            Enabled = true,
-            DenyMetadata = new MetadataDenyOptions { Namespaces = ["shop"] },
-        }, actuator);
+        var policy = DenyingShop(actuator);
 
         policy.Observe(Exec(Proc("sh") with { CgroupId = 78 }, Container() with { FullId = new string('b', 64) }, k8s: Pod("web")));
 
@@ -181,11 +168,7 @@ public sealed class EnforcementPolicyTests
     [Fact]
     public void DeniedMetadataConnect_AlertSaysWhatWasEnforced()
     {
-        var policy = new EnforcementPolicy(new EnforcementOptions
-        {
-            Enabled = true,
-            DenyMetadata = new MetadataDenyOptions { Namespaces = ["shop"] },
-        }, new RecordingActuator());
+        var policy = DenyingShop(new RecordingActuator());
         var denied = Connect(Proc("curl"), "169.254.169.254", 80, result: -1, container: Container(), k8s: Pod("shop"));
         var allowed = Connect(Proc("curl"), "169.254.169.254", 80, result: 0, container: Container(), k8s: Pod("other"));
 

@@ -31,6 +31,7 @@ public sealed class EnforcementTests
         {
             var cgroupId = ulong.Parse((await Shell.Check("stat", "-c", "%i", cg.FullName)).Trim(), CultureInfo.InvariantCulture);
             collector.Probe.DenyConnect(cgroupId, IPAddress.Loopback);
+            Assert.Contains((cgroupId, IPAddress.Loopback), collector.Probe.DenyEntries());
             var inCgroup = $"echo $$ > {cg.FullName}/cgroup.procs; exec /bin/busybox nc -w 1 127.0.0.1 {port}";
 
             var (_, deniedCode, deniedOut) = await Shell.Run("/bin/sh", "-c", inCgroup);
@@ -47,6 +48,7 @@ public sealed class EnforcementTests
             Assert.DoesNotContain(collector.Events, e => e.Kind == EventKind.ConnectDenied && e.CgroupId == cgroupId);
 
             Assert.True(collector.Probe.AllowConnect(cgroupId, IPAddress.Loopback));
+            Assert.DoesNotContain(collector.Probe.DenyEntries(), e => e.CgroupId == cgroupId);
             var (_, allowedCode, _) = await Shell.Run("/bin/sh", "-c", inCgroup);
             Assert.Equal(0, allowedCode);
         }
@@ -65,6 +67,27 @@ public sealed class EnforcementTests
                 cg.Refresh();
             }
         }
+    }
+
+    [Fact]
+    public async Task CgroupExists_ById_TrueWhileTheCgroupLives_FalseOnceRemoved()
+    {
+        Requires.Root();
+        if (Preflight.CgroupV2Root() is not { } root)
+        {
+            Requires.Unmet("no cgroup v2 hierarchy mounted");
+            return;
+        }
+
+        var cg = Directory.CreateDirectory(Path.Combine(root, $"sensortest-{Guid.NewGuid():N}"));
+        var cgroupId = ulong.Parse((await Shell.Check("stat", "-c", "%i", cg.FullName)).Trim(), CultureInfo.InvariantCulture);
+        var whileThere = Cgroups.Exists(root, cgroupId);
+        cg.Delete();
+
+        Assert.True(whileThere);
+        Assert.False(Cgroups.Exists(root, cgroupId));
+        // Not certain is not removed: a root that cannot be opened keeps the answer "exists".
+        Assert.True(Cgroups.Exists(Path.Combine(root, "no-such-dir"), cgroupId));
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Threading.Channels;
 using Microsoft.EntityFrameworkCore;
 using Triage.Api.Persistence;
@@ -51,6 +52,11 @@ internal sealed class Outbox(TimeProvider time)
     private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(
         new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
 
+    // What this process added, for the dispatcher: which channels got a message since it last looked, and how many
+    // urgent messages each channel got so far. A message added but never saved only costs the dispatcher a look.
+    private readonly ConcurrentDictionary<string, bool> _addedSinceLook = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, long> _urgentAdded = new(StringComparer.Ordinal);
+
     /// <summary>
     /// Adds the message to <paramref name="db"/> (saved with the caller's next SaveChanges), or returns the existing
     /// message with the same channel and idempotency key, whether saved already or only tracked.
@@ -72,7 +78,18 @@ internal sealed class Outbox(TimeProvider time)
         return message;
     }
 
-    private static OutboxMessage NewMessage(OutboxRequest request, DateTimeOffset now) => new()
+    private OutboxMessage NewMessage(OutboxRequest request, DateTimeOffset now)
+    {
+        _addedSinceLook[request.Channel] = true;
+        if (request.Priority == OutboxPriority.Urgent)
+        {
+            _urgentAdded.AddOrUpdate(request.Channel, 1, (_, count) => count + 1);
+        }
+
+        return NewRow(request, now);
+    }
+
+    private static OutboxMessage NewRow(OutboxRequest request, DateTimeOffset now) => new()
     {
         IncidentId = request.IncidentId,
         Channel = request.Channel,
@@ -173,12 +190,32 @@ internal sealed class Outbox(TimeProvider time)
     /// <summary>Asks the dispatcher to look for due messages now instead of at its next poll.</summary>
     public void Wake() => _wake.Writer.TryWrite(true);
 
-    /// <summary>Waits for <see cref="Wake"/> or until <paramref name="timeout"/> has passed on the clock.</summary>
-    internal async Task WaitAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    /// <summary>The channels that got a message in this process since the last call (for the dispatcher).</summary>
+    internal List<string> TakeAddedChannels()
+    {
+        var channels = new List<string>();
+        foreach (var channel in _addedSinceLook.Keys)
+        {
+            if (_addedSinceLook.TryRemove(channel, out _))
+            {
+                channels.Add(channel);
+            }
+        }
+
+        return channels;
+    }
+
+    /// <summary>How many urgent messages this process has added for <paramref name="channel"/>; only growing.</summary>
+    internal long UrgentAdded(string channel) => _urgentAdded.GetValueOrDefault(channel);
+
+    /// <summary>
+    /// Waits for <see cref="Wake"/> or until <paramref name="timeout"/> has passed on the clock. True when woken.
+    /// </summary>
+    internal async Task<bool> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {
         if (_wake.Reader.TryRead(out _))
         {
-            return;
+            return true;
         }
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -187,6 +224,6 @@ internal sealed class Outbox(TimeProvider time)
         await Task.WhenAny(woken, delay);
         await stop.CancelAsync();
         cancellationToken.ThrowIfCancellationRequested();
-        _wake.Reader.TryRead(out _);
+        return _wake.Reader.TryRead(out _);
     }
 }

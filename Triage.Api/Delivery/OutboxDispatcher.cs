@@ -47,10 +47,15 @@ internal sealed partial class OutboxDispatcher : BackgroundService
     /// second per channel, a <c>Retry-After</c>) must not hold back another channel's messages, e.g. a new card behind
     /// a page's paced <c>conversations.open</c>. The loop starts every channel that has due messages and is not busy,
     /// then sleeps until a wake, the next poll or pace opening, or a channel finishing its batch.
+    /// A wake only about channels that are busy or paced does not look: the busy channel's end and the pace's opening
+    /// look anyway. (During an alert storm every card refresh wakes the dispatcher; looking each time was most of the
+    /// database's work for delivery.)
     /// </remarks>
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var inFlight = new Dictionary<string, Task<bool>>(StringComparer.Ordinal);
+        List<string> due = [];
+        var look = true;
         try
         {
             while (!stoppingToken.IsCancellationRequested)
@@ -58,10 +63,13 @@ internal sealed partial class OutboxDispatcher : BackgroundService
                 var wait = _options.PollInterval;
                 try
                 {
-                    var (due, ready) = await DueChannelsAsync(stoppingToken);
-                    foreach (var channel in ready.Where(c => !inFlight.ContainsKey(c)))
+                    if (look)
                     {
-                        inFlight[channel] = DispatchChannelAsync(channel, stoppingToken);
+                        (due, var ready) = await DueChannelsAsync(stoppingToken);
+                        foreach (var channel in ready.Where(c => !inFlight.ContainsKey(c)))
+                        {
+                            inFlight[channel] = DispatchChannelAsync(channel, stoppingToken);
+                        }
                     }
 
                     wait = UntilNextLook(due);
@@ -77,6 +85,7 @@ internal sealed partial class OutboxDispatcher : BackgroundService
                     LogRoundFailed(_logger, ex);
                 }
 
+                var woken = false;
                 using (var interrupt = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken))
                 {
                     var sleeping = _outbox.WaitAsync(wait, interrupt.Token);
@@ -84,7 +93,7 @@ internal sealed partial class OutboxDispatcher : BackgroundService
                     await interrupt.CancelAsync();
                     try
                     {
-                        await sleeping;
+                        woken = await sleeping;
                     }
                     catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
                     {
@@ -92,7 +101,8 @@ internal sealed partial class OutboxDispatcher : BackgroundService
                     }
                 }
 
-                foreach (var (channel, task) in inFlight.Where(p => p.Value.IsCompleted).ToList())
+                var finished = inFlight.Where(p => p.Value.IsCompleted).ToList();
+                foreach (var (channel, task) in finished)
                 {
                     inFlight.Remove(channel);
                     if (task.IsFaulted)
@@ -101,6 +111,9 @@ internal sealed partial class OutboxDispatcher : BackgroundService
                         _notBefore[channel] = _time.GetUtcNow() + _options.PollInterval; // Not again at once: the next look after a poll.
                     }
                 }
+
+                var added = _outbox.TakeAddedChannels();
+                look = !woken || finished.Count > 0 || NeedsLook(added, inFlight, due);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -136,6 +149,18 @@ internal sealed partial class OutboxDispatcher : BackgroundService
         return (due, [.. due.Where(c => !_notBefore.TryGetValue(c, out var notBefore) || notBefore <= now)]);
     }
 
+    /// <summary>
+    /// Whether a wake calls for a look: some channel that got a message is neither busy nor paced with its opening
+    /// already waited for (it is among the <paramref name="due"/> channels). A wake with no channel named
+    /// (<see cref="Outbox.Wake"/> alone) looks.
+    /// </summary>
+    private bool NeedsLook(List<string> added, Dictionary<string, Task<bool>> inFlight, List<string> due)
+    {
+        var now = _time.GetUtcNow();
+        return added.Count == 0 || added.Any(c => !inFlight.ContainsKey(c)
+            && !(due.Contains(c) && _notBefore.TryGetValue(c, out var notBefore) && notBefore > now));
+    }
+
     /// <summary>Until the next poll, or earlier when a paced or paused channel with due messages opens up again.</summary>
     private TimeSpan UntilNextLook(List<string> dueChannels)
     {
@@ -169,10 +194,16 @@ internal sealed partial class OutboxDispatcher : BackgroundService
     }
 
     /// <summary>
-    /// Attempts the due messages of one channel, urgent ones first. True when another round may find more at once: the batch was
-    /// full, a message finished and may have been holding back the next one of its incident, or a routine message was
-    /// attempted (each one ends the round, so urgent messages never queue behind a run of routine ones).
+    /// Attempts the due messages of one channel, urgent ones first. True when another round may find more at once: the
+    /// batch was full, a message finished and may have been holding back the next one of its incident, or the round
+    /// stopped after a routine message so that urgent messages do not queue behind a run of routine ones.
     /// </summary>
+    /// <remarks>
+    /// A routine message ends the round when an urgent message for the channel was added since the round began, or
+    /// the round has lasted a poll interval (urgent messages other replicas added are seen by polling anyway). A paced
+    /// channel's round ends at its pace. Ending the round after every routine message instead meant two queries per
+    /// card refresh delivered.
+    /// </remarks>
     private async Task<bool> DispatchChannelAsync(string channelName, CancellationToken cancellationToken)
     {
         List<(long Id, int Priority)> due;
@@ -188,6 +219,8 @@ internal sealed partial class OutboxDispatcher : BackgroundService
         _channels.TryGetValue(channelName, out var channel);
         var minInterval = _options.MinInterval.TryGetValue(channelName, out var configured) ? configured
             : channel?.MinInterval ?? TimeSpan.Zero;
+        var started = _time.GetUtcNow();
+        var urgentAtStart = _outbox.UrgentAdded(channelName);
         var finished = false;
         foreach (var (id, priority) in due)
         {
@@ -215,10 +248,10 @@ internal sealed partial class OutboxDispatcher : BackgroundService
                 _notBefore[channelName] = next;
             }
 
-            if (priority != OutboxPriority.Urgent)
+            if (priority != OutboxPriority.Urgent
+                && (_outbox.UrgentAdded(channelName) != urgentAtStart || after - started >= _options.PollInterval))
             {
-                // A routine message may have waited for the remote side's pace; look again before the next one, so an
-                // urgent message that arrived meanwhile (a new incident's card, a page) goes first.
+                // An urgent message that arrived meanwhile (a new incident's card, a page) goes before the next routine one.
                 return true;
             }
         }

@@ -1,8 +1,11 @@
+using System.Data.Common;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using Triage.Api.Delivery;
+using Triage.Api.Persistence;
 
 namespace Triage.Tests.Delivery;
 
@@ -271,6 +274,45 @@ public sealed class OutboxDispatcherTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task DispatchDueAsync_RoutineMessagesOfAnUnpacedChannel_GoOutInOneRound()
+    {
+        var keys = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            var incident = await _database.AddIncidentAsync();
+            keys.Add((await EnqueueAsync(incident, "card_sink", $"incident-{incident}/update", "card_update", OutboxPriority.Routine)).IdempotencyKey);
+        }
+
+        var channel = new RecordingChannel("card_sink", (_, _) => DeliveryResult.Delivered());
+
+        await Dispatcher(channel).DispatchDueAsync(CancellationToken.None);
+
+        Assert.Equal(3, channel.Attempts.Count);
+    }
+
+    [Fact]
+    public async Task DispatchDueAsync_RoutineRoundLastsAPollInterval_EndsTheRound()
+    {
+        // Urgent messages that another replica adds are only seen by looking again: a long run of routine messages
+        // must not hold them back for longer than a poll.
+        for (var i = 0; i < 3; i++)
+        {
+            var incident = await _database.AddIncidentAsync();
+            await EnqueueAsync(incident, "webhook", $"incident-{incident}/update", "card_update", OutboxPriority.Routine);
+        }
+
+        var channel = new RecordingChannel("webhook", (_, _) =>
+        {
+            _time.Advance(_options.PollInterval); // a slow remote side
+            return DeliveryResult.Delivered();
+        });
+        var dispatcher = Dispatcher(channel);
+
+        Assert.Equal(TimeSpan.Zero, await dispatcher.DispatchDueAsync(CancellationToken.None));
+        Assert.Single(channel.Attempts);
+    }
+
+    [Fact]
     public async Task DispatchDueAsync_ChannelDefers_NotAnAttemptNoTimelineChannelNotPaused()
     {
         var first = await _database.AddIncidentAsync();
@@ -380,6 +422,69 @@ public sealed class OutboxDispatcherTests : IAsyncLifetime
         var stored = await ReloadAsync(message.Id);
         Assert.Equal(OutboxStatus.Delivered, stored.Status);
         Assert.Equal(2, stored.Attempts);
+    }
+
+    [Fact]
+    public async Task ExecuteAsync_WakesAboutABusyChannel_DoNotLookForDueMessages()
+    {
+        _options.PollInterval = TimeSpan.FromMinutes(1); // the fake clock never moves: no poll
+        var looks = new LookCounter();
+        await using var services = new ServiceCollection()
+            .AddDbContext<TriageDbContext, SqliteTriageDbContext>(o => o.UseSqlite(_database.ConnectionString).AddInterceptors(looks))
+            .BuildServiceProvider();
+        var busy = new InFlightChannel("webhook");
+        var idleDelivered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var idle = new RecordingChannel("card_sink", (_, _) =>
+        {
+            idleDelivered.TrySetResult();
+            return DeliveryResult.Delivered();
+        });
+        var dispatcher = new OutboxDispatcher(services.GetRequiredService<IServiceScopeFactory>(), [busy, idle], _outbox, _options, _time,
+            NullLogger<OutboxDispatcher>.Instance);
+        await dispatcher.StartAsync(CancellationToken.None);
+        try
+        {
+            await EnqueueAsync(null, "webhook", "first");
+            await busy.Entered.Task.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+            var before = looks.Count;
+            for (var i = 0; i < 20; i++)
+            {
+                // Each one wakes the dispatcher, and its channel is busy with "first".
+                await EnqueueAsync(null, "webhook", $"more-{i}");
+                await Task.Delay(10, TestContext.Current.CancellationToken);
+            }
+
+            // A message for a channel that is not busy does need a look; its delivery shows the loop went round.
+            await EnqueueAsync(null, "card_sink", "other");
+            await idleDelivered.Task.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+
+            Assert.Equal(1, looks.Count - before);
+        }
+        finally
+        {
+            busy.Answer.TrySetResult(DeliveryResult.Delivered());
+            await dispatcher.StopAsync(CancellationToken.None);
+        }
+    }
+
+    /// <summary>Counts the dispatcher's looks for channels with due messages.</summary>
+    private sealed class LookCounter : DbCommandInterceptor
+    {
+        private int _count;
+
+        public int Count => Volatile.Read(ref _count);
+
+        public override ValueTask<InterceptionResult<DbDataReader>> ReaderExecutingAsync(
+            DbCommand command, CommandEventData eventData,
+            InterceptionResult<DbDataReader> result, CancellationToken cancellationToken = default)
+        {
+            if (command.CommandText.Contains("SELECT DISTINCT", StringComparison.Ordinal))
+            {
+                Interlocked.Increment(ref _count);
+            }
+
+            return ValueTask.FromResult(result);
+        }
     }
 
     [Fact]

@@ -56,7 +56,10 @@ internal static class Cgroups
     {
         var root = LibC.open(cgroupRoot, LibC.O_RDONLY | LibC.O_DIRECTORY | LibC.O_CLOEXEC);
         if (root < 0)
+        {
             return true;
+        }
+
         try
         {
             var handle = new CgroupFileHandle { HandleBytes = sizeof(ulong), HandleType = LibC.FILEID_KERNFS, Id = cgroupId };

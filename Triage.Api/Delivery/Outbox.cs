@@ -86,22 +86,20 @@ internal sealed class Outbox(TimeProvider time)
             _urgentAdded.AddOrUpdate(request.Channel, 1, (_, count) => count + 1);
         }
 
-        return NewRow(request, now);
+        return new OutboxMessage
+        {
+            IncidentId = request.IncidentId,
+            Channel = request.Channel,
+            Kind = request.Kind,
+            Payload = request.Payload,
+            IdempotencyKey = request.IdempotencyKey,
+            Priority = request.Priority,
+            Series = request.Series,
+            Status = OutboxStatus.Pending,
+            CreatedAt = now,
+            NextAttemptAt = request.NotBefore is { } notBefore && notBefore > now ? notBefore : now,
+        };
     }
-
-    private static OutboxMessage NewRow(OutboxRequest request, DateTimeOffset now) => new()
-    {
-        IncidentId = request.IncidentId,
-        Channel = request.Channel,
-        Kind = request.Kind,
-        Payload = request.Payload,
-        IdempotencyKey = request.IdempotencyKey,
-        Priority = request.Priority,
-        Series = request.Series,
-        Status = OutboxStatus.Pending,
-        CreatedAt = now,
-        NextAttemptAt = request.NotBefore is { } notBefore && notBefore > now ? notBefore : now,
-    };
 
     /// <summary>
     /// <see cref="AddAsync"/> for many messages at once: one query for the keys already stored and one look at the

@@ -71,7 +71,7 @@ internal sealed partial class AlertWriter(
     private const int MaxCommitAttempts = 5;
 
     /// <summary>A queue item that only asks the writer to announce count changes that are due.</summary>
-    private static readonly PendingWrite RefreshTick = new([], "", null);
+    private static readonly PendingWrite RefreshTick = new([], [], "", null);
 
     private readonly Channel<PendingWrite> _queue = Channel.CreateBounded<PendingWrite>(
         new BoundedChannelOptions(10_000) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
@@ -83,12 +83,27 @@ internal sealed partial class AlertWriter(
 
     private IngestStore? _store;
 
-    private sealed record PendingWrite(IReadOnlyList<NativeAlert> Alerts, string Source, TaskCompletionSource<IReadOnlyList<AlertReceipt>>? Done);
+    /// <param name="Prepared">Per alert, what does not depend on the database, worked out by the caller (see <see cref="WriteAsync"/>).</param>
+    private sealed record PendingWrite(
+        IReadOnlyList<NativeAlert> Alerts, PreparedAlert[] Prepared, string Source, TaskCompletionSource<IReadOnlyList<AlertReceipt>>? Done);
+
+    /// <summary>An alert's fingerprint and stored JSON.</summary>
+    private readonly record struct PreparedAlert(string Fingerprint, string Payload);
 
     /// <summary>Queues validated alerts and completes when they are committed (or the commit failed for good).</summary>
+    /// <remarks>
+    /// The fingerprint and the stored JSON are worked out here, on the request's thread: the writer's loop is the one
+    /// serial step every alert passes through, so what it does not have to do, requests do side by side.
+    /// </remarks>
     public async Task<IReadOnlyList<AlertReceipt>> WriteAsync(IReadOnlyList<NativeAlert> alerts, string source, CancellationToken cancellationToken)
     {
-        var pending = new PendingWrite(alerts, source, new TaskCompletionSource<IReadOnlyList<AlertReceipt>>(TaskCreationOptions.RunContinuationsAsynchronously));
+        var prepared = new PreparedAlert[alerts.Count];
+        for (var i = 0; i < prepared.Length; i++)
+        {
+            prepared[i] = new PreparedAlert(IncidentFingerprint.Of(alerts[i]), JsonSerializer.Serialize(alerts[i], TriageJson.Options));
+        }
+
+        var pending = new PendingWrite(alerts, prepared, source, new TaskCompletionSource<IReadOnlyList<AlertReceipt>>(TaskCreationOptions.RunContinuationsAsynchronously));
         await _queue.Writer.WriteAsync(pending, cancellationToken);
         return await pending.Done!.Task.WaitAsync(cancellationToken);
     }
@@ -262,10 +277,9 @@ internal sealed partial class AlertWriter(
         var allIds = batch.SelectMany(b => b.Alerts).Select(a => a.Id!).Distinct(StringComparer.Ordinal).ToList();
         var existing = allIds.Count == 0 ? [] : await store.FindStoredAsync(allIds, cancellationToken);
 
-        var fresh = batch.SelectMany(b => b.Alerts.Select(a => (Alert: a, b.Source)))
+        var fresh = batch.SelectMany(b => b.Alerts.Select((a, i) => (Alert: a, b.Source, b.Prepared[i].Fingerprint, b.Prepared[i].Payload)))
             .Where(x => !existing.ContainsKey(x.Alert.Id!))
             .DistinctBy(x => x.Alert.Id, StringComparer.Ordinal)
-            .Select(x => (x.Alert, x.Source, Fingerprint: IncidentFingerprint.Of(x.Alert)))
             .OrderBy(x => x.Alert.Time)
             .ToList();
         var unknown = fresh.Select(x => x.Fingerprint).Where(f => !_open.ContainsKey(f)).Distinct(StringComparer.Ordinal).ToList();
@@ -298,7 +312,7 @@ internal sealed partial class AlertWriter(
         var alerts = new List<(IncidentChange, StoredAlert)>(fresh.Count);
         var timeline = new List<(IncidentChange, TimelineEntry)>();
         var assigned = new Dictionary<string, IncidentChange>(StringComparer.Ordinal);
-        foreach (var (alert, source, fingerprint) in fresh)
+        foreach (var (alert, source, fingerprint, payload) in fresh)
         {
             var change = current.GetValueOrDefault(fingerprint);
             if (change is null && _open.TryGetValue(fingerprint, out var open))
@@ -338,7 +352,7 @@ internal sealed partial class AlertWriter(
             }
 
             assigned[alert.Id!] = change;
-            var stored = ToStored(alert, source, now);
+            var stored = ToStored(alert, payload, source, now);
             stored.SuppressionId = suppressionId;
             alerts.Add((change, stored));
         }
@@ -590,7 +604,7 @@ internal sealed partial class AlertWriter(
         };
     }
 
-    private static StoredAlert ToStored(NativeAlert alert, string source, DateTimeOffset now)
+    private static StoredAlert ToStored(NativeAlert alert, string payload, string source, DateTimeOffset now)
     {
         var priority = AlertPriorities.Parse(alert.Priority);
         return new StoredAlert
@@ -605,7 +619,7 @@ internal sealed partial class AlertWriter(
             Namespace = alert.K8s?.Namespace,
             Pod = alert.K8s?.Pod,
             ContainerId = alert.Container?.Id,
-            Payload = JsonSerializer.Serialize(alert, TriageJson.Options),
+            Payload = payload,
         };
     }
 

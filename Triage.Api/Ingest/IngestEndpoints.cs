@@ -189,10 +189,12 @@ internal static class IngestEndpoints
                 StatusCodes.Status413PayloadTooLarge);
         }
 
+        // With a Content-Length the body fits the first buffer (one spare byte to read the end into); asking for more
+        // room on each read would copy every request into a second, larger buffer.
         var buffer = new ArrayBufferWriter<byte>((int)Math.Min(request.ContentLength ?? 16 * 1024, limit) + 1);
         while (true)
         {
-            var memory = buffer.GetMemory(16 * 1024);
+            var memory = buffer.GetMemory();
             var read = await request.Body.ReadAsync(memory, cancellationToken);
             if (read == 0)
             {

@@ -75,7 +75,8 @@ internal sealed class StaleIncidentException(IReadOnlyList<string> fingerprints)
 /// Why not a context per commit: a scope, a pooled context, a connection open (on SQLite the pragmas check), an EF
 /// LINQ query for the duplicate ids and a fresh parameter per value through the type mappings cost about as much CPU
 /// as the rest of the request. On PostgreSQL the connection asks Npgsql to prepare the writer's statements
-/// (<see cref="PreparedStatements"/>): unprepared, the server parses and plans every INSERT of every commit again.
+/// (<see cref="DatabaseExtensions.PostgresConnectionString"/>): unprepared, the server parses and plans every INSERT of
+/// every commit again.
 /// On PostgreSQL all writes of a commit go in one batch (one round trip, plus one for new incidents' ids and one for
 /// COMMIT); SQLite runs in-process, so it executes the same statements one by one on reused prepared commands.
 /// Updates to existing incidents are guarded by <see cref="Incident.Version"/> and the open fingerprint: every other
@@ -105,7 +106,7 @@ internal sealed class IngestStore : IAsyncDisposable
         _postgres = db is PostgresTriageDbContext;
         var connectionString = db.Database.GetConnectionString()
             ?? throw new InvalidOperationException("The database has no connection string");
-        _connectionString = _postgres ? PreparedStatements(connectionString) : connectionString;
+        _connectionString = _postgres ? DatabaseExtensions.PostgresConnectionString(connectionString, ApplicationName) : connectionString;
         _incidents = new Table(db.Model, typeof(Incident), sql);
         _alerts = new Table(db.Model, typeof(StoredAlert), sql);
         _timeline = new Table(db.Model, typeof(TimelineEntry), sql);
@@ -159,27 +160,6 @@ internal sealed class IngestStore : IAsyncDisposable
 
     /// <summary>The application name of the writer's PostgreSQL connection (pg_stat_activity), unless the configuration names one.</summary>
     internal const string ApplicationName = "triage-ingest-writer";
-
-    /// <summary>
-    /// The writer's PostgreSQL connection string: the configured one with Npgsql's automatic preparation switched on
-    /// (unless the configuration sets it), so a statement seen twice is parsed and planned once per connection.
-    /// </summary>
-    internal static string PreparedStatements(string connectionString)
-    {
-        var builder = new NpgsqlConnectionStringBuilder(connectionString);
-        if (builder.MaxAutoPrepare == 0)
-        {
-            builder.MaxAutoPrepare = 16;
-            builder.AutoPrepareMinUsages = 2;
-        }
-
-        if (string.IsNullOrEmpty(builder.ApplicationName))
-        {
-            builder.ApplicationName = ApplicationName;
-        }
-
-        return builder.ConnectionString;
-    }
 
     private static Statement Insert(Table table, string[] columns, string suffix) => new(
         $"INSERT INTO {table.Name} ({string.Join(", ", columns.Select(table.C))}) VALUES ({string.Join(", ", columns.Select(c => "@" + c))}){suffix}",

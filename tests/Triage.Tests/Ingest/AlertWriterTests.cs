@@ -65,6 +65,13 @@ public sealed class AlertWriterTests
         Assert.Equal(created.Version, countOnly.Version);
         Assert.False(countOnly.NeedsProcessing);
 
+        // The card must be out first: an update is queued only when no card message still waits for its first attempt
+        // (a card not yet attempted renders the newest state anyway), and on a busy machine the post can lag.
+        for (var deadline = DateTime.UtcNow.AddSeconds(10); !await CardAttemptedAsync(host, id) && DateTime.UtcNow < deadline;)
+        {
+            await Task.Delay(20, Ct);
+        }
+
         // After the interval only the card is refreshed: no flag, no new version (nothing else is redone).
         var cardMessages = await CardMessagesAsync(host, id);
         clock.Advance(TimeSpan.FromSeconds(31));
@@ -86,6 +93,9 @@ public sealed class AlertWriterTests
         Assert.Equal(refreshed.Version + 1, raised.Version);
         Assert.Equal(1, await host.QueryAsync(db => db.Timeline.CountAsync(t => t.IncidentId == id && t.Kind == "priority_raised", Ct)));
     }
+
+    private static Task<bool> CardAttemptedAsync(TriageTestHost host, long incidentId) =>
+        host.QueryAsync(db => db.Set<OutboxMessage>().AnyAsync(m => m.IncidentId == incidentId && m.Kind == ChatKinds.Card && m.Attempts > 0, Ct));
 
     private static Task<int> CardMessagesAsync(TriageTestHost host, long incidentId) =>
         host.QueryAsync(db => db.Set<OutboxMessage>().CountAsync(m => m.IncidentId == incidentId && m.Kind == ChatKinds.CardUpdate, Ct));

@@ -89,7 +89,7 @@ public sealed class LocalCardSink(string directory, TimeProvider time) : IDispos
                 ["teams"] = TeamsCardBuilder.Build(card),
                 ["history"] = history,
             };
-            await WriteAtomicallyAsync(Path.Combine(directory, $"incident-{card.IncidentId}.json"), document.ToJsonString(Json), ct);
+            await WriteAtomicallyAsync(Path.Combine(directory, $"incident-{card.IncidentId}.json"), document, ct);
 
             // The document owns its copy of the history now; the index keeps its own.
             entries[card.IncidentId] = Entry.Of(card, (JsonArray)history.DeepClone());
@@ -159,17 +159,22 @@ public sealed class LocalCardSink(string directory, TimeProvider time) : IDispos
             return;
         }
 
+        // Streamed to the file: the page of a thousand cards is megabytes, and as one string it was a large-object
+        // allocation (and its builder's chunks) on every render.
         var temp = IndexPath + ".tmp";
-        File.WriteAllText(temp, RenderIndex(_entries.Values.OrderByDescending(e => e.Card.IncidentId).Select(e => e.Html)));
+        using (var writer = new StreamWriter(temp, append: false, new UTF8Encoding(encoderShouldEmitUTF8Identifier: false)))
+        {
+            WriteIndex(writer, _entries.Values.OrderByDescending(e => e.Card.IncidentId).Select(e => e.Html));
+        }
+
         File.Move(temp, IndexPath, overwrite: true);
         _dirty = false;
         _lastRender = time.GetTimestamp();
     }
 
-    private static string RenderIndex(IEnumerable<string> cards)
+    private static void WriteIndex(TextWriter html, IEnumerable<string> cards)
     {
-        var html = new StringBuilder();
-        html.Append("""
+        html.Write("""
             <!doctype html>
             <html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">
             <title>Triage cards (local sink)</title>
@@ -189,11 +194,10 @@ public sealed class LocalCardSink(string directory, TimeProvider time) : IDispos
             """);
         foreach (var card in cards)
         {
-            html.Append(card);
+            html.Write(card);
         }
 
-        html.Append("</body></html>\n");
-        return html.ToString();
+        html.Write("</body></html>\n");
     }
 
     /// <summary>A card in the page's memory: its state, its history and its HTML as of its last change.</summary>
@@ -275,10 +279,17 @@ public sealed class LocalCardSink(string directory, TimeProvider time) : IDispos
             : text;
     }
 
-    private static async Task WriteAtomicallyAsync(string path, string content, CancellationToken ct)
+    /// <summary>Writes the document to a temporary file, straight from the nodes (no string of it), then moves it in place.</summary>
+    private static async Task WriteAtomicallyAsync(string path, JsonNode document, CancellationToken ct)
     {
         var temp = path + ".tmp";
-        await File.WriteAllTextAsync(temp, content, ct);
+        await using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 16 * 1024, useAsync: true))
+        {
+            await using var writer = new Utf8JsonWriter(file, new JsonWriterOptions { Indented = Json.WriteIndented, Encoder = Json.Encoder });
+            document.WriteTo(writer, Json);
+            await writer.FlushAsync(ct);
+        }
+
         File.Move(temp, path, overwrite: true);
     }
 }

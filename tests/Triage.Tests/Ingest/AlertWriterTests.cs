@@ -100,10 +100,38 @@ public sealed class AlertWriterTests
     private static Task<int> CardMessagesAsync(TriageTestHost host, long incidentId) =>
         host.QueryAsync(db => db.Set<OutboxMessage>().CountAsync(m => m.IncidentId == incidentId && m.Kind == ChatKinds.CardUpdate, Ct));
 
-    [Fact]
-    public async Task Ingest_SameFingerprintTwiceInOneRequestAfterWindow_ClosesAndOpensInOneCommit()
+    /// <summary>
+    /// One commit adds to two open incidents, one of which was resolved through the API meanwhile: the commit is
+    /// redone (on PostgreSQL both incidents' updates are one statement, so both are reloaded), the resolved one's alert
+    /// opens a new incident and the other alert still joins its incident.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(TestDatabases.Both), MemberType = typeof(TestDatabases))]
+    public async Task Ingest_OneOfTwoIncidentsResolvedMeanwhile_CommitRedoneAndEachAlertGrouped(DatabaseKind database)
     {
-        await using var host = await TriageTestHost.StartAsync(extraYaml: "incidents:\n  grouping_window: 30m\n");
+        await using var host = await TriageTestHost.StartAsync(database);
+        var checkout = await PostAsync(host, Some.Alert(id: "c-1", workload: "checkout"));
+        var ledger = await PostAsync(host, Some.Alert(id: "l-1", workload: "ledger"));
+        await host.Operator.PostAsJsonAsync($"/api/v1/incidents/{ledger}/actions/resolve", new { actor = "alice" }, Ct);
+
+        var response = await host.Ingest.PostAsJsonAsync("/api/v1/alerts",
+            new[] { Some.Alert(id: "c-2", workload: "checkout", time: Some.Time.AddMinutes(1)), Some.Alert(id: "l-2", workload: "ledger", time: Some.Time.AddMinutes(1)) },
+            TriageJson.Options, Ct);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var incidents = await host.QueryAsync(db => db.Incidents.AsNoTracking().OrderBy(i => i.Id).ToListAsync(Ct));
+        Assert.Equal([checkout, ledger], incidents.Take(2).Select(i => i.Id));
+        Assert.Equal([2, 1, 1], incidents.Select(i => i.AlertCount));
+        Assert.Equal([IncidentStatus.Triggered, IncidentStatus.Resolved, IncidentStatus.Triggered], incidents.Select(i => i.Status));
+        Assert.Equal(incidents[1].Fingerprint, incidents[2].OpenFingerprint);
+        Assert.Equal(incidents[2].Id, await host.QueryAsync(db => db.Alerts.Where(a => a.Id == "l-2").Select(a => a.IncidentId).SingleAsync(Ct)));
+    }
+
+    [Theory]
+    [MemberData(nameof(TestDatabases.Both), MemberType = typeof(TestDatabases))]
+    public async Task Ingest_SameFingerprintTwiceInOneRequestAfterWindow_ClosesAndOpensInOneCommit(DatabaseKind database)
+    {
+        await using var host = await TriageTestHost.StartAsync(database, extraYaml: "incidents:\n  grouping_window: 30m\n");
         await PostAsync(host, Some.Alert());
 
         var response = await host.Ingest.PostAsJsonAsync("/api/v1/alerts",

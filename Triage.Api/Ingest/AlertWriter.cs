@@ -44,8 +44,9 @@ internal sealed class OpenIncident
 /// durable, and throughput does not depend on one fsync per request.
 /// </summary>
 /// <remarks>
-/// The writer keeps the open incidents it has seen in memory (by fingerprint, loaded on first use), so a commit costs
-/// one query for duplicate ids plus raw batched writes (<see cref="IngestStore"/>). Its memory is checked on every
+/// The writer keeps the open incidents it has seen in memory (by fingerprint, loaded on first use), and the alert ids
+/// it committed lately, so a small commit costs only raw batched writes (<see cref="IngestStore"/>); large commits, and
+/// commits that meet an id stored elsewhere, add one query for the stored ids. Its memory is checked on every
 /// write: an incident resolved through the API, changed by a vote, or changed by another replica fails the guarded
 /// update, and the commit is redone from fresh rows.
 /// The incident pipeline is told at once about what its observers act on (a new incident, a higher priority, new tags,
@@ -70,6 +71,15 @@ internal sealed partial class AlertWriter(
 
     private const int MaxCommitAttempts = 5;
 
+    /// <summary>
+    /// How many committed alert ids the writer remembers: a client's retry comes soon after its first try, so this
+    /// covers the retries of the last few thousand requests.
+    /// </summary>
+    private const int RecentAlertsKept = 16_384;
+
+    /// <summary>Commits with more alerts than this ask the database which ids are stored, whatever the writer remembers.</summary>
+    private const int MaxAlertsWithoutLookup = 64;
+
     /// <summary>A queue item that only asks the writer to announce count changes that are due.</summary>
     private static readonly PendingWrite RefreshTick = new([], [], "", null);
 
@@ -82,6 +92,9 @@ internal sealed partial class AlertWriter(
     private readonly HashSet<OpenIncident> _unannounced = [];
 
     private IngestStore? _store;
+
+    /// <summary>Ids this writer committed lately, with their incidents (see <see cref="StoreAsync"/>).</summary>
+    private readonly RecentAlerts _recent = new(RecentAlertsKept);
 
     /// <param name="Prepared">Per alert, what does not depend on the database, worked out by the caller (see <see cref="WriteAsync"/>).</param>
     private sealed record PendingWrite(
@@ -173,11 +186,12 @@ internal sealed partial class AlertWriter(
     private async Task CommitAsync(List<PendingWrite> batch, bool refresh, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
+        var lookUp = false;
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                var (receipts, changes) = await StoreAsync(batch, refresh, cancellationToken);
+                var (receipts, changes) = await StoreAsync(batch, refresh, lookUp, cancellationToken);
                 for (var i = 0; i < batch.Count; i++)
                 {
                     batch[i].Done!.TrySetResult(receipts[i]);
@@ -206,6 +220,12 @@ internal sealed partial class AlertWriter(
                 }
 
                 throw;
+            }
+            catch (AlertStoredMeanwhileException) when (!lookUp)
+            {
+                // Nothing was stored; this time the database says which ids it has.
+                lookUp = true;
+                attempt--;
             }
             catch (StaleIncidentException ex) when (attempt < MaxCommitAttempts)
             {
@@ -263,10 +283,18 @@ internal sealed partial class AlertWriter(
 
     /// <summary>Unique-key races with another replica and lost connections are worth another try.</summary>
     private static bool IsTransient(Exception ex) =>
-        ex is DbUpdateException or InvalidOperationException or System.Data.Common.DbException or TimeoutException or StaleIncidentException;
+        ex is DbUpdateException or InvalidOperationException or System.Data.Common.DbException or TimeoutException or StaleIncidentException
+            or AlertStoredMeanwhileException;
 
+    /// <remarks>
+    /// Which ids are stored already: a small commit takes them from the ids this writer committed lately and skips the
+    /// query, which on PostgreSQL is a round trip of its own (a fifth of a commit's time at one alert per request). An
+    /// id stored elsewhere (another replica, before a restart) then inserts nothing: the store rolls back
+    /// (<see cref="AlertStoredMeanwhileException"/>) and the commit is redone with <paramref name="lookUp"/>.
+    /// Large commits look up anyway, since their retried ids are more likely to be older than what is remembered.
+    /// </remarks>
     private async Task<(List<IReadOnlyList<AlertReceipt>> Receipts, List<IncidentChange> Changes)> StoreAsync(
-        List<PendingWrite> batch, bool refresh, CancellationToken cancellationToken)
+        List<PendingWrite> batch, bool refresh, bool lookUp, CancellationToken cancellationToken)
     {
         var store = _store!;
         var now = time.GetUtcNow();
@@ -275,7 +303,9 @@ internal sealed partial class AlertWriter(
         await store.OpenAsync(cancellationToken);
 
         var allIds = batch.SelectMany(b => b.Alerts).Select(a => a.Id!).Distinct(StringComparer.Ordinal).ToList();
-        var existing = allIds.Count == 0 ? [] : await store.FindStoredAsync(allIds, cancellationToken);
+        var existing = allIds.Count == 0 ? []
+            : lookUp || allIds.Count > MaxAlertsWithoutLookup ? await store.FindStoredAsync(allIds, cancellationToken)
+            : _recent.Find(allIds);
 
         var fresh = batch.SelectMany(b => b.Alerts.Select((a, i) => (Alert: a, b.Source, b.Prepared[i].Fingerprint, b.Prepared[i].Payload)))
             .Where(x => !existing.ContainsKey(x.Alert.Id!))
@@ -388,6 +418,16 @@ internal sealed partial class AlertWriter(
         foreach (var change in changes)
         {
             Remember(change, now);
+        }
+
+        foreach (var (id, change) in assigned)
+        {
+            _recent.Add(id, change.Id);
+        }
+
+        foreach (var (id, incidentId) in existing)
+        {
+            _recent.Add(id, incidentId);
         }
 
         var receipts = batch.Select(b => (IReadOnlyList<AlertReceipt>)b.Alerts
@@ -638,3 +678,42 @@ internal sealed partial class AlertWriter(
 
 /// <summary>The database could not store the request; the client should retry (503).</summary>
 internal sealed class StoreUnavailableException(string message, Exception inner) : Exception(message, inner);
+
+/// <summary>
+/// The last <c>capacity</c> alert ids a writer committed and their incidents, oldest forgotten first. Only the
+/// writer's loop uses it. An id it holds is stored for certain; an id it lacks may be stored too.
+/// </summary>
+internal sealed class RecentAlerts(int capacity)
+{
+    private readonly Dictionary<string, long> _incidents = new(StringComparer.Ordinal);
+    private readonly Queue<string> _order = new();
+
+    public void Add(string id, long incidentId)
+    {
+        if (!_incidents.TryAdd(id, incidentId))
+        {
+            return;
+        }
+
+        _order.Enqueue(id);
+        if (_order.Count > capacity)
+        {
+            _incidents.Remove(_order.Dequeue());
+        }
+    }
+
+    /// <summary>Incident ids of the alerts among <paramref name="ids"/> it holds.</summary>
+    public Dictionary<string, long> Find(List<string> ids)
+    {
+        var found = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var id in ids)
+        {
+            if (_incidents.TryGetValue(id, out var incidentId))
+            {
+                found[id] = incidentId;
+            }
+        }
+
+        return found;
+    }
+}

@@ -58,6 +58,9 @@ internal sealed class IncidentChange
     public bool CountOnly { get; set; }
 }
 
+/// <summary>A commit's alert id turned out to be stored already; the commit is redone after asking the database which are.</summary>
+internal sealed class AlertStoredMeanwhileException() : Exception("An alert of the commit was stored already");
+
 /// <summary>An incident's change was based on state that no longer holds (resolved, changed by another writer).</summary>
 internal sealed class StaleIncidentException(IReadOnlyList<string> fingerprints)
     : Exception($"{fingerprints.Count} open incident(s) changed underneath the ingest writer")
@@ -135,7 +138,7 @@ internal sealed class IngestStore : IAsyncDisposable
                 i.P("Id", "@id"), i.P("Version", "@version"), i.P("LastSeen", "@known"),
             ]);
         _insertIncident = Insert(_incidents, IncidentColumns, $" RETURNING {i.C("Id")}");
-        _insertAlert = Insert(_alerts, AlertColumns, "");
+        _insertAlert = Insert(_alerts, AlertColumns, $" ON CONFLICT ({_alerts.C("Id")}) DO NOTHING");
         _insertTimeline = Insert(_timeline, TimelineColumns, "");
         var a = _alerts;
         _findStoredSql = _postgres
@@ -292,6 +295,11 @@ internal sealed class IngestStore : IAsyncDisposable
             throw new StaleIncidentException(stale);
         }
 
+        if (created.Count == 0)
+        {
+            await CheckAlertsInsertedAsync(affected, updates.Count, alerts.Count, transaction, cancellationToken);
+        }
+
         if (created.Count > 0)
         {
             foreach (var change in created)
@@ -307,10 +315,27 @@ internal sealed class IngestStore : IAsyncDisposable
             }
 
             AddRows(executor, alerts, timeline);
-            await executor.ExecuteAsync(cancellationToken);
+            await CheckAlertsInsertedAsync(await executor.ExecuteAsync(cancellationToken), 0, alerts.Count, transaction, cancellationToken);
         }
 
         await transaction.CommitAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Rolls back and throws <see cref="AlertStoredMeanwhileException"/> when an alert's insert stored nothing: its id
+    /// was stored already (by another replica, or before the writer's memory of recent ids), so the commit counted it
+    /// wrongly. The alerts' inserts are the <paramref name="count"/> statements from <paramref name="first"/> on.
+    /// </summary>
+    private static async Task CheckAlertsInsertedAsync(int[] affected, int first, int count, DbTransaction transaction, CancellationToken cancellationToken)
+    {
+        for (var index = first; index < first + count; index++)
+        {
+            if (affected[index] != 1)
+            {
+                await transaction.RollbackAsync(cancellationToken);
+                throw new AlertStoredMeanwhileException();
+            }
+        }
     }
 
     private void AddRows(Executor executor, IReadOnlyList<(IncidentChange Incident, StoredAlert Alert)> alerts, IReadOnlyList<(IncidentChange Incident, TimelineEntry Entry)> timeline)

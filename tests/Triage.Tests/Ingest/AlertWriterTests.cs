@@ -101,6 +101,35 @@ public sealed class AlertWriterTests
         host.QueryAsync(db => db.Set<OutboxMessage>().CountAsync(m => m.IncidentId == incidentId && m.Kind == ChatKinds.CardUpdate, Ct));
 
     /// <summary>
+    /// The writer answers retries of ids it committed lately from memory, without asking the database. An id another
+    /// replica stored is not in that memory: its insert stores nothing, the commit is redone after asking the
+    /// database, and the alert is answered as a duplicate of the first replica's incident, counted once.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(TestDatabases.Both), MemberType = typeof(TestDatabases))]
+    public async Task Ingest_IdStoredByAnotherReplica_AnsweredAsDuplicateAndCountedOnce(DatabaseKind database)
+    {
+        var log = new WarningLog();
+        await using var first = await TriageTestHost.StartAsync(database);
+        await using var second = await TriageTestHost.StartAsync(database, replicaOf: first, configureServices: s => s.AddSingleton<ILoggerProvider>(log));
+        var incident = await PostAsync(first, Some.Alert(id: "x-1"));
+        Assert.Equal(incident, await PostAsync(second, Some.Alert(id: "x-2", time: Some.Time.AddSeconds(1))));
+
+        var retried = await second.Ingest.PostAsJsonAsync("/api/v1/alerts",
+            new[] { Some.Alert(id: "x-1"), Some.Alert(id: "x-3", time: Some.Time.AddSeconds(2)) }, TriageJson.Options, Ct);
+        var again = await PostAsync(second, Some.Alert(id: "x-3", time: Some.Time.AddSeconds(2)));
+
+        Assert.Equal(HttpStatusCode.OK, retried.StatusCode);
+        var receipts = (await TriageTestHost.ReadJsonAsync(retried)).GetProperty("alerts");
+        Assert.Equal([true, false], receipts.EnumerateArray().Select(r => r.GetProperty("duplicate").GetBoolean()));
+        Assert.All(receipts.EnumerateArray(), r => Assert.Equal(incident, r.GetProperty("incident_id").GetInt64()));
+        Assert.Equal(incident, again);
+        Assert.Equal(3, (await IncidentAsync(first, incident)).AlertCount);
+        Assert.Equal(3, await first.QueryAsync(db => db.Alerts.CountAsync(Ct)));
+        Assert.Empty(log.Warnings);
+    }
+
+    /// <summary>
     /// One commit adds to two open incidents, one of which was resolved through the API meanwhile: the commit is
     /// redone (on PostgreSQL both incidents' updates are one statement, so both are reloaded), the resolved one's alert
     /// opens a new incident and the other alert still joins its incident.

@@ -299,8 +299,7 @@ internal sealed class IngestStore : IAsyncDisposable
         {
             await CheckAlertsInsertedAsync(affected, updates.Count, alerts.Count, transaction, cancellationToken);
         }
-
-        if (created.Count > 0)
+        else
         {
             foreach (var change in created)
             {

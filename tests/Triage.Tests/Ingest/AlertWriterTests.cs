@@ -131,8 +131,7 @@ public sealed class AlertWriterTests
 
     /// <summary>
     /// One commit adds to two open incidents, one of which was resolved through the API meanwhile: the commit is
-    /// redone (on PostgreSQL both incidents' updates are one statement, so both are reloaded), the resolved one's alert
-    /// opens a new incident and the other alert still joins its incident.
+    /// redone, the resolved one's alert opens a new incident and the other alert still joins its incident.
     /// </summary>
     [Theory]
     [MemberData(nameof(TestDatabases.Both), MemberType = typeof(TestDatabases))]

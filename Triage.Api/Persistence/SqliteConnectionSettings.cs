@@ -42,8 +42,8 @@ internal sealed class SqliteConnectionSettings : DbConnectionInterceptor
     /// <summary>
     /// The ingest writer's connection: EF's settings and a page cache of up to 32 MB instead of SQLite's 2 MB. A commit
     /// of many alerts touches a random page of each alert index per alert; with 2 MB the cache filled with dirty pages
-    /// mid-commit, SQLite spilled them to the log and read them back, and at 100 alerts per request the log was
-    /// written twice over and read back five times per alert.
+    /// mid-commit, SQLite spilled them to the log and read them back: at 100 alerts per request 5.5 log pages were read
+    /// back per alert stored (58,525 reads in 5 s with this cache against 321,691 without).
     /// </summary>
     public const string IngestWriter = Pragmas + " PRAGMA cache_size = -32768;";
 

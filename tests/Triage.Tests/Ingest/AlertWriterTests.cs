@@ -7,6 +7,7 @@ using Microsoft.Extensions.Time.Testing;
 using Triage.Api;
 using Triage.Api.Chat;
 using Triage.Api.Delivery;
+using Triage.Api.Incidents;
 using Triage.Api.Ingest;
 using Triage.Api.Persistence;
 using Triage.Contracts;
@@ -171,6 +172,71 @@ public sealed class AlertWriterTests
         Assert.Equal([2, 1, 1], incidents.Select(i => i.AlertCount));
         Assert.Equal(1, incidents.Count(i => i.OpenFingerprint is not null));
         Assert.NotNull(incidents[^1].OpenFingerprint);
+    }
+
+    /// <summary>
+    /// An update that changes what the pipeline acts on (a priority raise; a raise and a close in one commit) marks the
+    /// incident durably in the same commit as the alert. If the service stops before the pipeline has run, the next
+    /// start (here a second host on the same database, while the first one's pipeline is held) finds and runs it.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(TestDatabases.Both), MemberType = typeof(TestDatabases))]
+    public async Task Ingest_AnnouncingUpdate_MarksIncidentDurably_NextStartRunsIt(DatabaseKind database)
+    {
+        const string otherRule = "Drop and execute new binary in container";
+        var held = new HeldObserver();
+        await using var host = await TriageTestHost.StartAsync(database, extraYaml: "incidents:\n  grouping_window: 30m\n",
+            configureServices: services => services.AddSingleton<IIncidentObserver>(held));
+        var raised = await PostAsync(host, Some.Alert(priority: "Warning"));
+        var raisedAndClosed = await PostAsync(host, Some.Alert(rule: otherRule, priority: "Warning"));
+        await host.WaitForPipelineAsync();
+        held.Hold();
+
+        await PostAsync(host, Some.Alert(priority: "Critical", time: Some.Time.AddMinutes(1)));
+        var response = await host.Ingest.PostAsJsonAsync("/api/v1/alerts",
+            new[] { Some.Alert(rule: otherRule, priority: "Critical", time: Some.Time.AddMinutes(1)), Some.Alert(rule: otherRule, time: Some.Time.AddMinutes(100)) },
+            TriageJson.Options, Ct);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+
+        var flagged = await host.QueryAsync(db => db.Incidents.Where(i => i.NeedsProcessing).Select(i => i.Id).ToListAsync(Ct));
+        Assert.Contains(raised, flagged);
+        Assert.Contains(raisedAndClosed, flagged);
+        Assert.Null((await IncidentAsync(host, raisedAndClosed)).OpenFingerprint);
+
+        var recorded = new HeldObserver();
+        await using (var next = await TriageTestHost.StartAsync(database, replicaOf: host,
+            configureServices: services => services.AddSingleton<IIncidentObserver>(recorded)))
+        {
+            await next.WaitForPipelineAsync();
+        }
+
+        Assert.Contains(raised, recorded.Runs);
+        Assert.Contains(raisedAndClosed, recorded.Runs);
+        held.Release();
+    }
+
+    /// <summary>A pipeline step that records the incidents it ran for and, once held, waits until released.</summary>
+    private sealed class HeldObserver : IIncidentObserver
+    {
+        private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private volatile bool _holding;
+
+        public int Order => 0;
+
+        public System.Collections.Concurrent.ConcurrentQueue<long> Runs { get; } = new();
+
+        public void Hold() => _holding = true;
+
+        public void Release() => _release.TrySetResult();
+
+        public async Task ProcessAsync(long incidentId, CancellationToken cancellationToken)
+        {
+            Runs.Enqueue(incidentId);
+            if (_holding)
+            {
+                await _release.Task.WaitAsync(cancellationToken);
+            }
+        }
     }
 
     /// <summary>

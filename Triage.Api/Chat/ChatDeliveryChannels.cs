@@ -52,7 +52,9 @@ internal abstract class ChatChannelBase(IServiceScopeFactory scopes) : IDelivery
                 return DeliveryResult.Delivered(await UpdateAsync(remote, card, cancellationToken));
             }
 
-            return DeliveryResult.Delivered(await PostAsync(to, card, cancellationToken));
+            // From the second attempt on, an earlier one may have arrived although its answer was lost.
+            var triedSince = message.Attempts > 1 ? message.CreatedAt : (DateTimeOffset?)null;
+            return DeliveryResult.Delivered(await PostAsync(to, card, triedSince, cancellationToken));
         }
         catch (ChatDeferredException e)
         {
@@ -64,17 +66,32 @@ internal abstract class ChatChannelBase(IServiceScopeFactory scopes) : IDelivery
         }
     }
 
-    /// <summary>Posts the card; returns the remote id that later updates and replies use.</summary>
-    protected abstract Task<string> PostAsync(string to, IncidentCard card, CancellationToken ct);
+    /// <summary>
+    /// Posts the card; returns the remote id that later updates and replies use. <paramref name="triedSince"/> is set
+    /// when an earlier attempt (since that time) may have posted it already: its answer was lost to a timeout, a dropped
+    /// connection, a stop or a crash. A channel that can look its posts up finds that post instead of posting again.
+    /// </summary>
+    protected abstract Task<string> PostAsync(string to, IncidentCard card, DateTimeOffset? triedSince, CancellationToken ct);
 
     protected abstract Task<string> UpdateAsync(string remoteId, IncidentCard card, CancellationToken ct);
 
     protected virtual Task<string> ReplyAsync(string remoteId, string text, CancellationToken ct) => Task.FromResult(remoteId);
 }
 
-/// <summary>Slack: chat.postMessage, chat.update of the same ts, timeline events as thread replies.</summary>
-internal sealed class SlackDeliveryChannel(IServiceScopeFactory scopes, SlackWebApiClient slack) : ChatChannelBase(scopes)
+/// <summary>
+/// Slack: chat.postMessage, chat.update of the same ts, timeline events as thread replies. A card carries message
+/// metadata naming its incident, so a retried post first looks in the channel's history for the card an earlier
+/// attempt may have posted (chat.postMessage has no idempotency key).
+/// </summary>
+internal sealed partial class SlackDeliveryChannel(IServiceScopeFactory scopes, SlackWebApiClient slack, ILogger<SlackDeliveryChannel> logger)
+    : ChatChannelBase(scopes)
 {
+    /// <summary>The <c>event_type</c> of a card's message metadata; its <c>event_payload</c> holds <c>incident_id</c>.</summary>
+    public const string CardEventType = "triage_incident_card";
+
+    /// <summary>How far before the message was queued the history is read: Slack's clock and ours may differ a little.</summary>
+    private static readonly TimeSpan ClockMargin = TimeSpan.FromMinutes(5);
+
     public override string Name => ChatKinds.SlackChannel;
 
     /// <summary>The message body chat.postMessage receives for <paramref name="card"/> in <paramref name="channel"/>.</summary>
@@ -92,14 +109,40 @@ internal sealed class SlackDeliveryChannel(IServiceScopeFactory scopes, SlackWeb
             result[key] = value?.DeepClone();
         }
 
+        result["metadata"] = new JsonObject
+        {
+            ["event_type"] = CardEventType,
+            ["event_payload"] = new JsonObject { ["incident_id"] = card.IncidentId },
+        };
         return result;
     }
 
-    protected override async Task<string> PostAsync(string to, IncidentCard card, CancellationToken ct)
+    protected override async Task<string> PostAsync(string to, IncidentCard card, DateTimeOffset? triedSince, CancellationToken ct)
     {
-        var posted = await slack.PostMessageAsync(to, SlackCardBuilder.Build(card), null, ct);
+        var posted = triedSince is { } since ? await FindCardAsync(to, card.IncidentId, since - ClockMargin, ct) : null;
+        posted ??= await slack.PostMessageAsync(to, Body(null, card), null, ct);
         return $"{posted.Channel}|{posted.Ts}";
     }
+
+    /// <summary>The incident's card in the channel's history since <paramref name="since"/>; null when there is none.</summary>
+    private async Task<SlackMessageRef?> FindCardAsync(string channel, long incidentId, DateTimeOffset since, CancellationToken ct)
+    {
+        try
+        {
+            return await slack.FindBotMessageAsync(channel, CardEventType,
+                payload => payload.TryGetProperty("incident_id", out var id) && id.TryGetInt64(out var value) && value == incidentId, since, ct);
+        }
+        catch (ChatDeliveryException e) when (e.ErrorCode == "missing_scope")
+        {
+            // Without a history scope the bot cannot tell; posting again risks a second card, never a missing one.
+            LogHistoryUnreadable(logger, incidentId, channel);
+            return null;
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Cannot read the history of Slack channel {Channel} (missing_scope: add channels:history, "
+        + "or groups:history for a private channel), so the card of incident {IncidentId}, whose earlier attempt may have arrived, is posted again")]
+    private static partial void LogHistoryUnreadable(ILogger logger, long incidentId, string channel);
 
     protected override async Task<string> UpdateAsync(string remoteId, IncidentCard card, CancellationToken ct)
     {
@@ -131,7 +174,7 @@ internal sealed class TeamsDeliveryChannel(IServiceScopeFactory scopes, BotConne
 
     public static JsonObject Body(IncidentCard card) => TeamsCardBuilder.Activity(TeamsCardBuilder.Build(card), CardText.Fallback(card));
 
-    protected override async Task<string> PostAsync(string to, IncidentCard card, CancellationToken ct)
+    protected override async Task<string> PostAsync(string to, IncidentCard card, DateTimeOffset? triedSince, CancellationToken ct)
     {
         var parameters = new JsonObject
         {
@@ -174,7 +217,7 @@ internal sealed class WorkflowsDeliveryChannel(IServiceScopeFactory scopes, Work
 
     private Uri Url => new(Environment.GetEnvironmentVariable(options.Teams!.WorkflowsWebhookUrlEnv!)!);
 
-    protected override async Task<string> PostAsync(string to, IncidentCard card, CancellationToken ct)
+    protected override async Task<string> PostAsync(string to, IncidentCard card, DateTimeOffset? triedSince, CancellationToken ct)
     {
         await webhook.PostAsync(Url, card, ct);
         return "webhook";
@@ -193,7 +236,7 @@ internal sealed class CardSinkDeliveryChannel(IServiceScopeFactory scopes, Local
 {
     public override string Name => ChatKinds.SinkChannel;
 
-    protected override async Task<string> PostAsync(string to, IncidentCard card, CancellationToken ct)
+    protected override async Task<string> PostAsync(string to, IncidentCard card, DateTimeOffset? triedSince, CancellationToken ct)
     {
         await sink.WriteAsync(card, "posted", ct);
         return sink.IndexPath;

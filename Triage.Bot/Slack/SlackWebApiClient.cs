@@ -1,9 +1,11 @@
 using System.Collections.Concurrent;
+using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Logging;
 using Triage.Bot.Delivery;
 
@@ -63,6 +65,7 @@ public sealed partial class SlackWebApiClient
     private readonly RatePacer _channelPacer;
     private readonly RatePacer _methodPacer;
     private readonly ConcurrentDictionary<string, string> _directMessageChannels = new(StringComparer.Ordinal);
+    private string? _botId;
 
     /// <summary>Calls of a pace's burst that background messages leave free, so a new card goes out at once.</summary>
     private const int KeptForUrgent = 2;
@@ -104,6 +107,51 @@ public sealed partial class SlackWebApiClient
         body["ts"] = target.Ts;
         var response = await CallAsync("chat.update", null, body, ct, background);
         return new SlackMessageRef(response.GetProperty("channel").GetString()!, response.GetProperty("ts").GetString()!);
+    }
+
+    /// <summary>
+    /// Looks for a message this bot posted to <paramref name="channel"/> since <paramref name="since"/> whose message
+    /// metadata has <paramref name="eventType"/> and a payload <paramref name="payloadMatches"/> accepts: the way to learn
+    /// whether a post whose answer was lost arrived (chat.postMessage takes no idempotency key). Reads
+    /// conversations.history (scope <c>channels:history</c>, or <c>groups:history</c> for a private channel), newest
+    /// first, at most <paramref name="maxMessages"/> messages. Null when there is none.
+    /// </summary>
+    public async Task<SlackMessageRef?> FindBotMessageAsync(string channel, string eventType, Func<JsonElement, bool> payloadMatches,
+        DateTimeOffset since, CancellationToken ct, int maxMessages = 1000)
+    {
+        _botId ??= (await CallAsync("auth.test", null, new JsonObject(), ct)).GetProperty("bot_id").GetString();
+        var query = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["channel"] = channel,
+            ["oldest"] = since.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture),
+            ["limit"] = "200",
+            ["include_all_metadata"] = "true",
+        };
+        for (var read = 0; read < maxMessages;)
+        {
+            var page = await CallAsync("conversations.history", null, null, ct, query: query);
+            foreach (var message in page.GetProperty("messages").EnumerateArray())
+            {
+                read++;
+                if (message.TryGetProperty("bot_id", out var bot) && bot.GetString() == _botId
+                    && message.TryGetProperty("metadata", out var metadata)
+                    && metadata.TryGetProperty("event_type", out var type) && type.GetString() == eventType
+                    && metadata.TryGetProperty("event_payload", out var payload) && payloadMatches(payload))
+                {
+                    return new SlackMessageRef(channel, message.GetProperty("ts").GetString()!);
+                }
+            }
+
+            if (!page.TryGetProperty("response_metadata", out var next) || !next.TryGetProperty("next_cursor", out var cursor)
+                || cursor.GetString() is not { Length: > 0 } nextCursor)
+            {
+                break;
+            }
+
+            query["cursor"] = nextCursor;
+        }
+
+        return null;
     }
 
     /// <summary>conversations.open for one user: the id of the direct-message channel (D…).</summary>
@@ -159,9 +207,14 @@ public sealed partial class SlackWebApiClient
         }
     }
 
-    private async Task<JsonElement> CallAsync(string method, string? channel, JsonObject body, CancellationToken ct, bool background = false)
+    /// <summary>
+    /// One Web API call: a JSON body (write methods), or with <paramref name="query"/> a GET with query arguments (read
+    /// methods, whose documented verb is GET).
+    /// </summary>
+    private async Task<JsonElement> CallAsync(string method, string? channel, JsonObject? body, CancellationToken ct, bool background = false,
+        IReadOnlyDictionary<string, string>? query = null)
     {
-        var payload = body.ToJsonString();
+        var payload = body?.ToJsonString();
         for (var attempt = 1; ; attempt++)
         {
             // chat.postMessage is rate-limited per channel (Slack's "Special" tier: about one message per second per
@@ -183,10 +236,15 @@ public sealed partial class SlackWebApiClient
                 await Task.WhenAll(pacer.WaitAsync(key, ct), perChannel ? _methodPacer.WaitUntilUnblockedAsync(method, ct) : Task.CompletedTask);
             }
 
-            using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(_options.BaseUrl, method));
+            using var request = query is null
+                ? new HttpRequestMessage(HttpMethod.Post, new Uri(_options.BaseUrl, method))
+                : new HttpRequestMessage(HttpMethod.Get, new Uri(_options.BaseUrl, QueryHelpers.AddQueryString(method, query.Select(p => KeyValuePair.Create(p.Key, (string?)p.Value)))));
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _options.BotToken);
-            request.Content = new StringContent(payload, Encoding.UTF8);
-            request.Content.Headers.ContentType = MediaTypeHeaderValue.Parse("application/json; charset=utf-8");
+            if (payload is not null)
+            {
+                request.Content = new StringContent(payload, Encoding.UTF8);
+                request.Content.Headers.ContentType = MediaTypeHeaderValue.Parse("application/json; charset=utf-8");
+            }
 
             using (var response = await ChatHttp.SendAsync(_http, request, $"Slack {method}", ct))
             {

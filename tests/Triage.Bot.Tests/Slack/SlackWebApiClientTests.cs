@@ -49,6 +49,58 @@ public sealed class SlackWebApiClientTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task FindBotMessage_ReadsHistoryPageByPage_MatchesEventTypeAndPayload_NotBeforeSince()
+    {
+        var client = Client();
+        var ct = TestContext.Current.CancellationToken;
+        _slack.ChannelBurstLimit = 1000;
+        var since = _time.GetUtcNow();
+        var card = await client.PostMessageAsync("C0PAYMENTS", Message("card of #7", "triage_incident_card", 7), null, ct);
+        await client.PostMessageAsync("C0PAYMENTS", Message("card of #8", "triage_incident_card", 8), null, ct);
+        await client.PostMessageAsync("C0PAYMENTS", Message("other app's #7", "deploy_finished", 7), null, ct);
+
+        // 250 later messages (posted straight to the fake, past the client's pace) put the card on the second page.
+        for (var i = 0; i < 250; i++)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(_slack.BaseUrl, "chat.postMessage"))
+            {
+                Content = new StringContent($$"""{"channel":"C0PAYMENTS","text":"chatter {{i}}"}""", System.Text.Encoding.UTF8, "application/json"),
+            };
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", _slack.Token);
+            (await _http.SendAsync(request, ct)).EnsureSuccessStatusCode();
+        }
+
+        var found = await client.FindBotMessageAsync("C0PAYMENTS", "triage_incident_card", p => p.GetProperty("incident_id").GetInt64() == 7, since, ct);
+        var pages = _slack.Calls.Count(c => c.Method == "conversations.history");
+        var missing = await client.FindBotMessageAsync("C0PAYMENTS", "triage_incident_card", p => p.GetProperty("incident_id").GetInt64() == 9, since, ct);
+        var later = await client.FindBotMessageAsync("C0PAYMENTS", "triage_incident_card", p => true, since.AddMinutes(1), ct);
+
+        Assert.Equal(card, found);
+        Assert.Equal(2, pages);
+        Assert.Null(missing);
+        Assert.Null(later);
+        Assert.All(_slack.Calls, c => Assert.Null(c.Error));
+    }
+
+    [Fact]
+    public async Task FindBotMessage_WithoutHistoryScope_ThrowsWithSlacksCode()
+    {
+        _slack.HistoryScopeMissing = true;
+
+        var error = await Assert.ThrowsAsync<ChatDeliveryException>(() => Client().FindBotMessageAsync(
+            "C0PAYMENTS", "triage_incident_card", _ => true, _time.GetUtcNow(), TestContext.Current.CancellationToken));
+
+        Assert.Equal("missing_scope", error.ErrorCode);
+        Assert.False(error.Retryable);
+    }
+
+    private static JsonObject Message(string text, string eventType, long incidentId) => new()
+    {
+        ["text"] = text,
+        ["metadata"] = new JsonObject { ["event_type"] = eventType, ["event_payload"] = new JsonObject { ["incident_id"] = incidentId } },
+    };
+
+    [Fact]
     public async Task PostDirectMessage_OpensConversationThenPosts()
     {
         var sent = await Client().PostDirectMessageAsync("U0ALICE", new JsonObject { ["text"] = "You are paged" }, TestContext.Current.CancellationToken);

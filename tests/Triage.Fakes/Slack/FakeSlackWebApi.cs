@@ -19,6 +19,9 @@ public sealed record FakeSlackMessage(string Channel, string Ts, string? ThreadT
 
     /// <summary>For chat.postEphemeral: the only user who sees it.</summary>
     public string? EphemeralUser { get; init; }
+
+    /// <summary>The message metadata it was posted with (<c>event_type</c>, <c>event_payload</c>), if any.</summary>
+    public JsonObject? Metadata { get; init; }
 }
 
 /// <summary>One Web API call the fake answered: method, HTTP status, Slack error code (null when ok).</summary>
@@ -32,8 +35,9 @@ public sealed record FakeSlackCall(string Method, int Status, string? Error, Dat
 /// (<c>invalid_blocks</c> with json-pointer errors); unknown channels <c>channel_not_found</c>; chat.update of an unknown
 /// message <c>message_not_found</c>; and rate limits as HTTP 429 with <c>Retry-After</c>: more than
 /// <see cref="ChannelBurstLimit"/> chat.postMessage calls to one channel within a second, or whatever
-/// <see cref="RateLimitNext"/> injects. Supported methods: chat.postMessage, chat.update, chat.postEphemeral,
-/// conversations.open, auth.test.
+/// <see cref="RateLimitNext"/> injects. Supported methods: chat.postMessage (with message metadata), chat.update,
+/// chat.postEphemeral, conversations.open, auth.test, and conversations.history (a read method: GET with query
+/// arguments, newest first, cursor pages, metadata only with <c>include_all_metadata</c>).
 /// </summary>
 public sealed class FakeSlackWebApi : IAsyncDisposable
 {
@@ -45,8 +49,12 @@ public sealed class FakeSlackWebApi : IAsyncDisposable
     private readonly Lock _lock = new();
     private readonly TimeProvider _time;
     private readonly FakeAdmission _admission;
+    private readonly HashSet<string> _answersToLose = new(StringComparer.Ordinal);
     private WebApplication? _app;
     private long _tsCounter;
+
+    /// <summary>The bot user's bot id, as auth.test answers and as history shows on the bot's messages.</summary>
+    public const string BotId = "BFAKEBOT";
 
     private FakeSlackWebApi(string token, TimeProvider time)
     {
@@ -64,13 +72,23 @@ public sealed class FakeSlackWebApi : IAsyncDisposable
     /// <summary>More chat.postMessage calls than this to one channel within one second are answered 429. Default 8.</summary>
     public int ChannelBurstLimit { get; set; } = 8;
 
+    /// <summary>
+    /// When set, conversations.history answers <c>missing_scope</c>, as for a bot installed without
+    /// <c>channels:history</c> / <c>groups:history</c>.
+    /// </summary>
+    public bool HistoryScopeMissing { get; set; }
+
     /// <summary>Called for every stored message (post or update), on the request thread.</summary>
     public Action<FakeSlackMessage>? OnMessage { get; set; }
 
     public static async Task<FakeSlackWebApi> StartAsync(string token = "xoxb-fake-bot-token", TimeProvider? time = null)
     {
         var fake = new FakeSlackWebApi(token, time ?? TimeProvider.System);
-        var (app, baseUrl) = await FakeServer.StartAsync(app => app.MapPost("/api/{method}", fake.HandleAsync));
+        var (app, baseUrl) = await FakeServer.StartAsync(app =>
+        {
+            app.MapPost("/api/{method}", fake.HandleAsync);
+            app.MapGet("/api/{method}", fake.HandleAsync);
+        });
         fake._app = app;
         fake.BaseUrl = new Uri(baseUrl, "api/");
         return fake;
@@ -96,6 +114,18 @@ public sealed class FakeSlackWebApi : IAsyncDisposable
         lock (_lock)
         {
             _admission.FailNext(method, count, 429, retryAfterSeconds);
+        }
+    }
+
+    /// <summary>
+    /// The next call of <paramref name="method"/> is carried out (a post is stored) but its answer never arrives: the
+    /// connection is dropped, as when a network or a stopping client loses a response Slack already acted on.
+    /// </summary>
+    public void LoseNextAnswer(string method)
+    {
+        lock (_lock)
+        {
+            _answersToLose.Add(method);
         }
     }
 
@@ -150,9 +180,17 @@ public sealed class FakeSlackWebApi : IAsyncDisposable
     private async Task HandleAsync(HttpContext context, string method)
     {
         var (status, body, retryAfter) = await AnswerAsync(context.Request, method);
+        bool lose;
         lock (_lock)
         {
             _calls.Add(new FakeSlackCall(method, status, body["ok"]?.GetValue<bool>() == true ? null : body["error"]?.GetValue<string>(), _time.GetUtcNow()));
+            lose = _answersToLose.Remove(method);
+        }
+
+        if (lose)
+        {
+            context.Abort();
+            return;
         }
 
         context.Response.StatusCode = status;
@@ -167,9 +205,15 @@ public sealed class FakeSlackWebApi : IAsyncDisposable
 
     private async Task<(int Status, JsonObject Body, int? RetryAfter)> AnswerAsync(HttpRequest request, string method)
     {
-        if (method is not ("chat.postMessage" or "chat.update" or "chat.postEphemeral" or "conversations.open" or "auth.test"))
+        if (method is not ("chat.postMessage" or "chat.update" or "chat.postEphemeral" or "conversations.open" or "auth.test" or "conversations.history"))
         {
             return (404, Error("unknown_method"), null);
+        }
+
+        if (HttpMethods.IsGet(request.Method))
+        {
+            // Read methods take their arguments in the query; the fake's write methods are POST only.
+            return method == "conversations.history" ? History(request) : (404, Error("unknown_method"), null);
         }
 
         using var reader = new StreamReader(request.Body);
@@ -253,7 +297,8 @@ public sealed class FakeSlackWebApi : IAsyncDisposable
 
         var result = method switch
         {
-            "auth.test" => new JsonObject { ["ok"] = true, ["user_id"] = "UFAKEBOT", ["bot_id"] = "BFAKEBOT" },
+            "auth.test" => new JsonObject { ["ok"] = true, ["user_id"] = "UFAKEBOT", ["bot_id"] = BotId },
+            "conversations.history" => Error("invalid_arguments"), // POSTed by this fake's clients only by mistake
             "conversations.open" => OpenConversation(args),
             "chat.postMessage" => PostMessage(args, channel, ephemeral: false),
             "chat.postEphemeral" => PostMessage(args, channel, ephemeral: true),
@@ -322,6 +367,25 @@ public sealed class FakeSlackWebApi : IAsyncDisposable
             return invalid;
         }
 
+        var metadata = ephemeral ? null : args["metadata"];
+        if (metadata is JsonValue metadataText && metadataText.TryGetValue<string>(out var metadataJson))
+        {
+            // A form body carries the metadata as a JSON string.
+            try
+            {
+                metadata = JsonNode.Parse(metadataJson);
+            }
+            catch (JsonException)
+            {
+                return Error("invalid_metadata_format");
+            }
+        }
+
+        if (metadata is not null && (metadata is not JsonObject m || Str(m, "event_type") is not { Length: > 0 } || m["event_payload"] is not JsonObject))
+        {
+            return Error("invalid_metadata_schema");
+        }
+
         string? user = null;
         if (ephemeral)
         {
@@ -343,7 +407,10 @@ public sealed class FakeSlackWebApi : IAsyncDisposable
 
             var ts = string.Create(CultureInfo.InvariantCulture, $"{_time.GetUtcNow().ToUnixTimeSeconds()}.{Interlocked.Increment(ref _tsCounter):D6}");
             var now = _time.GetUtcNow();
-            message = new FakeSlackMessage(channel, ts, threadTs, text, blocks?.DeepClone(), now) { EphemeralUser = user, PostedAt = now };
+            message = new FakeSlackMessage(channel, ts, threadTs, text, blocks?.DeepClone(), now)
+            {
+                EphemeralUser = user, PostedAt = now, Metadata = (JsonObject?)metadata?.DeepClone(),
+            };
             _messages.Add(message);
         }
 
@@ -355,8 +422,125 @@ public sealed class FakeSlackWebApi : IAsyncDisposable
                 ["ok"] = true,
                 ["channel"] = channel,
                 ["ts"] = message.Ts,
-                ["message"] = new JsonObject { ["type"] = "message", ["bot_id"] = "BFAKEBOT", ["text"] = text, ["ts"] = message.Ts, ["blocks"] = blocks?.DeepClone() },
+                ["message"] = new JsonObject { ["type"] = "message", ["bot_id"] = BotId, ["text"] = text, ["ts"] = message.Ts, ["blocks"] = blocks?.DeepClone() },
             };
+    }
+
+    /// <summary>
+    /// conversations.history: the channel's messages (not thread replies, not ephemeral ones) after <c>oldest</c> and
+    /// before <c>latest</c>, newest first, <c>limit</c> (default 100, at most 999) per page, the next page through
+    /// <c>response_metadata.next_cursor</c>.
+    /// </summary>
+    private (int Status, JsonObject Body, int? RetryAfter) History(HttpRequest request)
+    {
+        var token = FakeAdmission.BearerToken(request);
+        if (string.IsNullOrEmpty(token))
+        {
+            return (200, Error("not_authed"), null);
+        }
+
+        if (token != Token)
+        {
+            return (200, Error("invalid_auth"), null);
+        }
+
+        var query = request.Query;
+        var channel = query["channel"].ToString();
+        if (_admission.TakeInjected("conversations.history", out var injectedStatus, out var injectedRetryAfter))
+        {
+            return (injectedStatus, Error("ratelimited"), injectedRetryAfter);
+        }
+
+        if (HistoryScopeMissing)
+        {
+            var missing = Error("missing_scope");
+            missing["needed"] = "channels:history,groups:history,mpim:history,im:history";
+            return (200, missing, null);
+        }
+
+        if (!IsChannel(channel))
+        {
+            return (200, Error("channel_not_found"), null);
+        }
+
+        if (!TryTs(query["oldest"], 0m, out var oldest))
+        {
+            return (200, Error("invalid_ts_oldest"), null);
+        }
+
+        if (!TryTs(query["latest"], decimal.MaxValue, out var latest))
+        {
+            return (200, Error("invalid_ts_latest"), null);
+        }
+
+        var limit = 100;
+        if (query["limit"].Count > 0 && (!int.TryParse(query["limit"], NumberStyles.None, CultureInfo.InvariantCulture, out limit) || limit < 1))
+        {
+            return (200, Error("invalid_limit"), null);
+        }
+
+        limit = Math.Min(limit, 999);
+        if (query["cursor"].Count > 0)
+        {
+            // The cursor is opaque to clients; here it holds the ts the next page starts below.
+            try
+            {
+                var before = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(query["cursor"].ToString()));
+                if (!before.StartsWith("next_ts:", StringComparison.Ordinal) || !TryTs(before["next_ts:".Length..], 0m, out latest))
+                {
+                    return (200, Error("invalid_cursor"), null);
+                }
+            }
+            catch (FormatException)
+            {
+                return (200, Error("invalid_cursor"), null);
+            }
+        }
+
+        var withMetadata = query["include_all_metadata"].ToString() is "true" or "1";
+        List<FakeSlackMessage> page;
+        bool more;
+        lock (_lock)
+        {
+            var matching = _messages
+                .Where(m => m.Channel == channel && m.ThreadTs is null && m.EphemeralUser is null)
+                .Select(m => (Message: m, Ts: decimal.Parse(m.Ts, CultureInfo.InvariantCulture)))
+                .Where(m => m.Ts > oldest && m.Ts < latest)
+                .OrderByDescending(m => m.Ts)
+                .Select(m => m.Message)
+                .ToList();
+            page = [.. matching.Take(limit)];
+            more = matching.Count > limit;
+        }
+
+        var messages = new JsonArray();
+        foreach (var m in page)
+        {
+            var item = new JsonObject { ["type"] = "message", ["bot_id"] = BotId, ["text"] = m.Text, ["ts"] = m.Ts };
+            if (withMetadata && m.Metadata is not null)
+            {
+                item["metadata"] = m.Metadata.DeepClone();
+            }
+
+            messages.Add(item);
+        }
+
+        var body = new JsonObject { ["ok"] = true, ["messages"] = messages, ["has_more"] = more };
+        if (more)
+        {
+            body["response_metadata"] = new JsonObject
+            {
+                ["next_cursor"] = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes("next_ts:" + page[^1].Ts)),
+            };
+        }
+
+        return (200, body, null);
+    }
+
+    private static bool TryTs(string? text, decimal absent, out decimal ts)
+    {
+        ts = absent;
+        return string.IsNullOrEmpty(text) || decimal.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out ts);
     }
 
     private JsonObject Update(JsonObject args, string? channel)

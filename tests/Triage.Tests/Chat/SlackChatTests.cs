@@ -107,6 +107,46 @@ public sealed class SlackChatTests
         Assert.Equal(1, chat.Slack.Calls.Count(c => c.Method == "chat.update"));
     }
 
+    /// <summary>
+    /// Slack carried out the card's chat.postMessage but its answer was lost (a dropped connection; a timeout, a stop or a
+    /// crash mid-call look the same). The retry finds the card in the channel's history by its message metadata and
+    /// adopts it, so later updates edit it; without a history scope it posts again (a second card, never none).
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task CardPostAnswerLost_RetryFindsThePostedCardInHistory_OrPostsAgainWithoutHistoryScope(bool historyReadable)
+    {
+        await using var chat = await ChatHarness.StartAsync();
+        chat.Slack.HistoryScopeMissing = !historyReadable;
+        chat.Slack.LoseNextAnswer("chat.postMessage");
+
+        var (id, first) = await chat.IncidentAsync(Ct);
+        OutboxMessage? card = null;
+        for (var deadline = DateTime.UtcNow.AddSeconds(30); card?.Status != OutboxStatus.Delivered && DateTime.UtcNow < deadline;)
+        {
+            await Task.Delay(50, Ct);
+            card = await chat.Host.QueryAsync(db => db.Set<OutboxMessage>().AsNoTracking()
+                .SingleAsync(m => m.IncidentId == id && m.Channel == "slack" && m.Kind == "card", Ct));
+        }
+
+        var cards = chat.Slack.Messages.Where(m => m.ThreadTs is null && m.Channel == ChatHarness.Channel
+            && m.Text?.Contains($"incident #{id}", StringComparison.Ordinal) == true).ToList();
+        Assert.Equal(OutboxStatus.Delivered, card!.Status);
+        Assert.Equal(2, card.Attempts);
+        Assert.Equal("triage_incident_card", first.Metadata?["event_type"]?.GetValue<string>());
+        Assert.Equal(id, first.Metadata?["event_payload"]?["incident_id"]?.GetValue<long>());
+        Assert.Contains(chat.Slack.Calls, c => c.Method == "conversations.history" && c.Error == (historyReadable ? null : "missing_scope"));
+        Assert.Equal(historyReadable ? [first.Ts] : [first.Ts, cards[^1].Ts], cards.Select(m => m.Ts));
+        Assert.Equal($"{ChatHarness.Channel}|{cards[^1].Ts}", card.RemoteId);
+
+        // Updates edit the card the outbox recorded.
+        var ack = await chat.Host.Operator.PostAsync($"/api/v1/incidents/{id}/actions/ack",
+            new StringContent("""{"actor":"alice"}""", System.Text.Encoding.UTF8, "application/json"), Ct);
+        Assert.Equal(HttpStatusCode.OK, ack.StatusCode);
+        await chat.Slack.WaitForMessageAsync(m => m.Ts == cards[^1].Ts && m.Edits > 0, TimeSpan.FromSeconds(20));
+    }
+
     [Theory]
     [InlineData("ack", null, "Acknowledged")]
     [InlineData("resolve", null, "Resolved")]

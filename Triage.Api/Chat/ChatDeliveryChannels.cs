@@ -52,9 +52,7 @@ internal abstract class ChatChannelBase(IServiceScopeFactory scopes) : IDelivery
                 return DeliveryResult.Delivered(await UpdateAsync(remote, card, cancellationToken));
             }
 
-            // From the second attempt on, an earlier one may have arrived although its answer was lost.
-            var triedSince = message.Attempts > 1 ? message.CreatedAt : (DateTimeOffset?)null;
-            return DeliveryResult.Delivered(await PostAsync(to, card, triedSince, cancellationToken));
+            return DeliveryResult.Delivered(await PostAsync(to, card, message.EarlierAttemptsSince, cancellationToken));
         }
         catch (ChatDeferredException e)
         {
@@ -83,14 +81,10 @@ internal abstract class ChatChannelBase(IServiceScopeFactory scopes) : IDelivery
 /// metadata naming its incident, so a retried post first looks in the channel's history for the card an earlier
 /// attempt may have posted (chat.postMessage has no idempotency key).
 /// </summary>
-internal sealed partial class SlackDeliveryChannel(IServiceScopeFactory scopes, SlackWebApiClient slack, ILogger<SlackDeliveryChannel> logger)
-    : ChatChannelBase(scopes)
+internal sealed class SlackDeliveryChannel(IServiceScopeFactory scopes, SlackWebApiClient slack) : ChatChannelBase(scopes)
 {
     /// <summary>The <c>event_type</c> of a card's message metadata; its <c>event_payload</c> holds <c>incident_id</c>.</summary>
     public const string CardEventType = "triage_incident_card";
-
-    /// <summary>How far before the message was queued the history is read: Slack's clock and ours may differ a little.</summary>
-    private static readonly TimeSpan ClockMargin = TimeSpan.FromMinutes(5);
 
     public override string Name => ChatKinds.SlackChannel;
 
@@ -119,30 +113,9 @@ internal sealed partial class SlackDeliveryChannel(IServiceScopeFactory scopes, 
 
     protected override async Task<string> PostAsync(string to, IncidentCard card, DateTimeOffset? triedSince, CancellationToken ct)
     {
-        var posted = triedSince is { } since ? await FindCardAsync(to, card.IncidentId, since - ClockMargin, ct) : null;
-        posted ??= await slack.PostMessageAsync(to, Body(null, card), null, ct);
+        var posted = await slack.PostMessageOnceAsync(to, Body(null, card), triedSince, ct);
         return $"{posted.Channel}|{posted.Ts}";
     }
-
-    /// <summary>The incident's card in the channel's history since <paramref name="since"/>; null when there is none.</summary>
-    private async Task<SlackMessageRef?> FindCardAsync(string channel, long incidentId, DateTimeOffset since, CancellationToken ct)
-    {
-        try
-        {
-            return await slack.FindBotMessageAsync(channel, CardEventType,
-                payload => payload.TryGetProperty("incident_id", out var id) && id.TryGetInt64(out var value) && value == incidentId, since, ct);
-        }
-        catch (ChatDeliveryException e) when (e.ErrorCode == "missing_scope")
-        {
-            // Without a history scope the bot cannot tell; posting again risks a second card, never a missing one.
-            LogHistoryUnreadable(logger, incidentId, channel);
-            return null;
-        }
-    }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Cannot read the history of Slack channel {Channel} (missing_scope: add channels:history, "
-        + "or groups:history for a private channel), so the card of incident {IncidentId}, whose earlier attempt may have arrived, is posted again")]
-    private static partial void LogHistoryUnreadable(ILogger logger, long incidentId, string channel);
 
     protected override async Task<string> UpdateAsync(string remoteId, IncidentCard card, CancellationToken ct)
     {

@@ -12,7 +12,8 @@ namespace Triage.Api.Delivery;
 /// <see cref="DeliveryResult.Retry"/> for transient failures (5xx, timeouts, HTTP 429 with its <c>Retry-After</c>),
 /// <see cref="DeliveryResult.Failed"/> for a request that will never succeed (4xx other than 429, a bad payload).
 /// An exception counts as a transient failure. Delivery is at-least-once: a crash after the remote side accepted the
-/// message but before the result was saved repeats it, so send an idempotency key where the protocol has one.</para>
+/// message but before the result was saved repeats it, so send an idempotency key where the protocol has one, or look
+/// up what an earlier attempt posted when <see cref="OutboxMessage.EarlierAttemptsSince"/> is set (Slack cards do).</para>
 /// <para>Ordering: messages with the same incident and channel are attempted one at a time in enqueue order (a card
 /// update never overtakes the card post); a message that failed for good no longer holds later ones back.</para>
 /// </remarks>

@@ -57,6 +57,12 @@ internal sealed class OutboxMessage
 
     public DateTimeOffset CreatedAt { get; set; }
 
+    /// <summary>
+    /// From the second attempt on, the time since which an earlier attempt may have reached the remote side although its
+    /// answer was lost (a timeout, a dropped connection, a stop or a crash mid-call); null on the first attempt.
+    /// </summary>
+    public DateTimeOffset? EarlierAttemptsSince => Attempts > 1 ? CreatedAt : null;
+
     /// <summary>When the next attempt is due. While an attempt runs it is pushed out by the lease, so a crash mid-attempt is retried.</summary>
     public DateTimeOffset NextAttemptAt { get; set; }
 

@@ -67,6 +67,9 @@ public sealed partial class SlackWebApiClient
     private readonly ConcurrentDictionary<string, string> _directMessageChannels = new(StringComparer.Ordinal);
     private string? _botId;
 
+    /// <summary>How far before an earlier attempt the history is read: Slack's clock and ours may differ a little.</summary>
+    private static readonly TimeSpan HistoryClockMargin = TimeSpan.FromMinutes(5);
+
     /// <summary>Calls of a pace's burst that background messages leave free, so a new card goes out at once.</summary>
     private const int KeptForUrgent = 2;
 
@@ -110,14 +113,40 @@ public sealed partial class SlackWebApiClient
     }
 
     /// <summary>
-    /// Looks for a message this bot posted to <paramref name="channel"/> since <paramref name="since"/> whose message
-    /// metadata has <paramref name="eventType"/> and a payload <paramref name="payloadMatches"/> accepts: the way to learn
-    /// whether a post whose answer was lost arrived (chat.postMessage takes no idempotency key). Reads
-    /// conversations.history (scope <c>channels:history</c>, or <c>groups:history</c> for a private channel), newest
-    /// first, at most <paramref name="maxMessages"/> messages. Null when there is none.
+    /// chat.postMessage of a message that carries message metadata naming it, unless an earlier attempt posted it
+    /// already. chat.postMessage takes no idempotency key, so when <paramref name="triedSince"/> is set (an attempt since
+    /// then may have arrived although its answer was lost: a timeout, a dropped connection, a stop or a crash) the
+    /// channel's history is read first (<see cref="FindBotMessageAsync"/>) and a post with the same metadata is returned
+    /// instead of posting again. Without a history scope the message is posted again: a second copy, never none.
     /// </summary>
-    public async Task<SlackMessageRef?> FindBotMessageAsync(string channel, string eventType, Func<JsonElement, bool> payloadMatches,
-        DateTimeOffset since, CancellationToken ct, int maxMessages = 1000)
+    public async Task<SlackMessageRef> PostMessageOnceAsync(string channel, JsonObject message, DateTimeOffset? triedSince, CancellationToken ct)
+    {
+        if (triedSince is { } since && message["metadata"] is JsonObject metadata)
+        {
+            try
+            {
+                if (await FindBotMessageAsync(channel, metadata, since - HistoryClockMargin, ct) is { } posted)
+                {
+                    return posted;
+                }
+            }
+            catch (ChatDeliveryException e) when (e.ErrorCode == "missing_scope")
+            {
+                Log.HistoryUnreadable(_logger, channel, metadata.ToJsonString());
+            }
+        }
+
+        return await PostMessageAsync(channel, message, null, ct);
+    }
+
+    /// <summary>
+    /// The newest message this bot posted to <paramref name="channel"/> since <paramref name="since"/> whose message
+    /// metadata equals <paramref name="metadata"/> (<c>event_type</c> and <c>event_payload</c>); null when there is none
+    /// among the newest <paramref name="maxMessages"/>. Reads conversations.history (scope <c>channels:history</c>, or
+    /// <c>groups:history</c> for a private channel) page by page.
+    /// </summary>
+    public async Task<SlackMessageRef?> FindBotMessageAsync(string channel, JsonObject metadata, DateTimeOffset since, CancellationToken ct,
+        int maxMessages = 1000)
     {
         _botId ??= (await CallAsync("auth.test", null, new JsonObject(), ct)).GetProperty("bot_id").GetString();
         var query = new Dictionary<string, string>(StringComparer.Ordinal)
@@ -134,9 +163,9 @@ public sealed partial class SlackWebApiClient
             {
                 read++;
                 if (message.TryGetProperty("bot_id", out var bot) && bot.GetString() == _botId
-                    && message.TryGetProperty("metadata", out var metadata)
-                    && metadata.TryGetProperty("event_type", out var type) && type.GetString() == eventType
-                    && metadata.TryGetProperty("event_payload", out var payload) && payloadMatches(payload))
+                    && message.TryGetProperty("metadata", out var found) && JsonNode.Parse(found.GetRawText()) is JsonObject other
+                    && JsonNode.DeepEquals(other["event_type"], metadata["event_type"])
+                    && JsonNode.DeepEquals(other["event_payload"], metadata["event_payload"]))
                 {
                     return new SlackMessageRef(channel, message.GetProperty("ts").GetString()!);
                 }
@@ -303,5 +332,9 @@ public sealed partial class SlackWebApiClient
 
         [LoggerMessage(Level = LogLevel.Information, Message = "Slack {Method} warned: {Warning}")]
         public static partial void Warning(ILogger logger, string method, string warning);
+
+        [LoggerMessage(Level = LogLevel.Warning, Message = "Cannot read the history of Slack channel {Channel} (missing_scope: the bot needs "
+            + "channels:history, or groups:history for a private channel), so a message an earlier attempt may have posted ({Metadata}) is posted again")]
+        public static partial void HistoryUnreadable(ILogger logger, string channel, string metadata);
     }
 }

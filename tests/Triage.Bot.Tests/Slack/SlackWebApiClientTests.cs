@@ -70,10 +70,10 @@ public sealed class SlackWebApiClientTests : IAsyncLifetime
             (await _http.SendAsync(request, ct)).EnsureSuccessStatusCode();
         }
 
-        var found = await client.FindBotMessageAsync("C0PAYMENTS", "triage_incident_card", p => p.GetProperty("incident_id").GetInt64() == 7, since, ct);
+        var found = await client.FindBotMessageAsync("C0PAYMENTS", Metadata("triage_incident_card", 7), since, ct);
         var pages = _slack.Calls.Count(c => c.Method == "conversations.history");
-        var missing = await client.FindBotMessageAsync("C0PAYMENTS", "triage_incident_card", p => p.GetProperty("incident_id").GetInt64() == 9, since, ct);
-        var later = await client.FindBotMessageAsync("C0PAYMENTS", "triage_incident_card", p => true, since.AddMinutes(1), ct);
+        var missing = await client.FindBotMessageAsync("C0PAYMENTS", Metadata("triage_incident_card", 9), since, ct);
+        var later = await client.FindBotMessageAsync("C0PAYMENTS", Metadata("triage_incident_card", 7), since.AddMinutes(1), ct);
 
         Assert.Equal(card, found);
         Assert.Equal(2, pages);
@@ -88,7 +88,7 @@ public sealed class SlackWebApiClientTests : IAsyncLifetime
         _slack.HistoryScopeMissing = true;
 
         var error = await Assert.ThrowsAsync<ChatDeliveryException>(() => Client().FindBotMessageAsync(
-            "C0PAYMENTS", "triage_incident_card", _ => true, _time.GetUtcNow(), TestContext.Current.CancellationToken));
+            "C0PAYMENTS", Metadata("triage_incident_card", 7), _time.GetUtcNow(), TestContext.Current.CancellationToken));
 
         Assert.Equal("missing_scope", error.ErrorCode);
         Assert.False(error.Retryable);
@@ -97,8 +97,11 @@ public sealed class SlackWebApiClientTests : IAsyncLifetime
     private static JsonObject Message(string text, string eventType, long incidentId) => new()
     {
         ["text"] = text,
-        ["metadata"] = new JsonObject { ["event_type"] = eventType, ["event_payload"] = new JsonObject { ["incident_id"] = incidentId } },
+        ["metadata"] = Metadata(eventType, incidentId),
     };
+
+    private static JsonObject Metadata(string eventType, long incidentId) =>
+        new() { ["event_type"] = eventType, ["event_payload"] = new JsonObject { ["incident_id"] = incidentId } };
 
     [Fact]
     public async Task PostDirectMessage_OpensConversationThenPosts()

@@ -16,6 +16,9 @@ namespace Triage.Api.Chat;
 /// destination is still waiting for its first attempt (<c>…/v{version}/n{count}</c>; a count refresh leaves the version
 /// alone), one thread reply per timeline event (<c>…/reply/{entry}</c>). Destinations follow the route.
 /// Card bodies are rendered at delivery time, so a late update always carries the newest state.
+/// An update for a state change (the version moved: an action, an escalation, a priority raise) is urgent; one for a
+/// count refresh is routine. In an alert storm the routine refreshes of hundreds of cards queue behind Slack's
+/// chat.update pace, and an acknowledgement must not wait behind them to show on its card.
 /// </summary>
 internal sealed class ChatNotifier(IServiceScopeFactory scopes, ChatOptions options, Outbox outbox, DeliveryOptions delivery, TimeProvider time)
     : IIncidentObserver
@@ -41,7 +44,7 @@ internal sealed class ChatNotifier(IServiceScopeFactory scopes, ChatOptions opti
         // card message's payload is read (below).
         var existing = await db.Set<OutboxMessage>().AsNoTracking()
             .Where(m => m.IncidentId == incidentId && (m.Kind == ChatKinds.Card || m.Kind == ChatKinds.CardUpdate || m.Kind == ChatKinds.Reply))
-            .Select(m => new { m.Id, m.Channel, m.Kind, m.IdempotencyKey, m.Status, m.Attempts })
+            .Select(m => new { m.Id, m.Channel, m.Kind, m.IdempotencyKey, m.Status, m.Attempts, m.Priority })
             .ToListAsync(cancellationToken);
         var route = await db.Set<IncidentRoute>().AsNoTracking().FirstOrDefaultAsync(r => r.IncidentId == incidentId, cancellationToken);
         var destinations = Destinations(incident, route).ToList();
@@ -50,6 +53,7 @@ internal sealed class ChatNotifier(IServiceScopeFactory scopes, ChatOptions opti
                 .OrderBy(t => t.Id).ToListAsync(cancellationToken)
             : [];
 
+        var wake = false;
         foreach (var (channel, to, replies) in destinations)
         {
             var prefix = $"incident-{incidentId}/card/{to}";
@@ -57,12 +61,20 @@ internal sealed class ChatNotifier(IServiceScopeFactory scopes, ChatOptions opti
             var mine = existing.Where(m => m.Channel == channel
                 && (m.IdempotencyKey == prefix || m.IdempotencyKey.StartsWith(prefix + "/", StringComparison.Ordinal))).ToList();
             var cardMessages = mine.Where(m => m.Kind != ChatKinds.Reply).ToList();
+            var waiting = cardMessages.FirstOrDefault(m => m.Status == OutboxStatus.Pending && m.Attempts == 0);
             if (cardMessages.Count == 0)
             {
                 await outbox.AddAsync(db, Request(incidentId, channel, ChatKinds.Card, prefix, to, incident, OutboxPriority.Urgent), cancellationToken);
             }
-            else if (!cardMessages.Any(m => m.Status == OutboxStatus.Pending && m.Attempts == 0)
-                && Shown(await PayloadAsync(db, cardMessages.MaxBy(m => m.Id)!.Id, cancellationToken)) is var shown
+            else if (waiting is not null)
+            {
+                // It will render this change when sent; a state change only makes a waiting count refresh urgent.
+                if (waiting.Priority != OutboxPriority.Urgent && incident.Version > Shown(await PayloadAsync(db, waiting.Id, cancellationToken)).Version)
+                {
+                    wake |= await outbox.PromoteAsync(db, waiting.Id, channel, cancellationToken);
+                }
+            }
+            else if (Shown(await PayloadAsync(db, cardMessages.MaxBy(m => m.Id)!.Id, cancellationToken)) is var shown
                 && (incident.Version > shown.Version || incident.AlertCount > shown.AlertCount))
             {
                 // The newest card message shows the most: versions and counts only grow, and a card message is queued
@@ -73,8 +85,9 @@ internal sealed class ChatNotifier(IServiceScopeFactory scopes, ChatOptions opti
                 // Its series is the card: once a later update is delivered, this one is superseded and retention may
                 // delete it. Its key is never wanted again: this newest message is kept and a new key needs a higher
                 // version or count than it shows.
+                var priority = incident.Version > shown.Version ? OutboxPriority.Urgent : OutboxPriority.Routine;
                 await outbox.AddAsync(db, Request(incidentId, channel, ChatKinds.CardUpdate,
-                    string.Create(CultureInfo.InvariantCulture, $"{prefix}/v{incident.Version}/n{incident.AlertCount}"), to, incident, OutboxPriority.Routine,
+                    string.Create(CultureInfo.InvariantCulture, $"{prefix}/v{incident.Version}/n{incident.AlertCount}"), to, incident, priority,
                     series: prefix), cancellationToken);
             }
 
@@ -102,7 +115,11 @@ internal sealed class ChatNotifier(IServiceScopeFactory scopes, ChatOptions opti
         {
             // A unique-key clash (another replica reconciled at the same moment) throws; the pipeline retries and finds its rows.
             await db.SaveChangesAsync(cancellationToken);
+            wake = true;
+        }
 
+        if (wake)
+        {
             outbox.Wake();
         }
     }

@@ -185,6 +185,26 @@ internal sealed class Outbox(TimeProvider time)
     public static Task<OutboxMessage?> FindAsync(TriageDbContext db, string channel, string idempotencyKey, CancellationToken cancellationToken) =>
         db.Set<OutboxMessage>().FirstOrDefaultAsync(m => m.Channel == channel && m.IdempotencyKey == idempotencyKey, cancellationToken);
 
+    /// <summary>
+    /// Makes a routine message that is still waiting for its first attempt urgent, so it goes before the channel's
+    /// other routine messages. Saved at once (not with the caller's SaveChanges). False when the message is urgent
+    /// already, was attempted meanwhile, or is gone. Call <see cref="Wake"/> afterwards.
+    /// </summary>
+    public async Task<bool> PromoteAsync(TriageDbContext db, long messageId, string channel, CancellationToken cancellationToken)
+    {
+        var promoted = await db.Set<OutboxMessage>()
+            .Where(m => m.Id == messageId && m.Status == OutboxStatus.Pending && m.Attempts == 0 && m.Priority != OutboxPriority.Urgent)
+            .ExecuteUpdateAsync(s => s.SetProperty(m => m.Priority, OutboxPriority.Urgent), cancellationToken);
+        if (promoted > 0)
+        {
+            // As for an urgent message added: a routine round under way ends so this one goes next.
+            _addedSinceLook[channel] = true;
+            _urgentAdded.AddOrUpdate(channel, 1, (_, count) => count + 1);
+        }
+
+        return promoted > 0;
+    }
+
     /// <summary>Asks the dispatcher to look for due messages now instead of at its next poll.</summary>
     public void Wake() => _wake.Writer.TryWrite(true);
 

@@ -71,15 +71,10 @@ public sealed class SlackChatTests
         var (id, card) = await chat.IncidentAsync(Ct);
         await chat.Host.WaitForPipelineAsync();
 
-        // Slack has the card, but the outbox may not have recorded it yet: a stop before that hands the post back, and
-        // the restarted dispatcher posts it again (at-least-once), so the update would edit that second post.
-        for (var recorded = DateTime.UtcNow.AddSeconds(20); DateTime.UtcNow < recorded && !await chat.Host.QueryAsync(db => db.Set<OutboxMessage>()
-            .AnyAsync(m => m.IncidentId == id && m.Channel == "slack" && m.Kind == "card" && m.Status == OutboxStatus.Delivered, Ct));)
-        {
-            await Task.Delay(20, Ct);
-        }
-
-        var dispatcher = chat.Host.App.Services.GetServices<IHostedService>().OfType<OutboxDispatcher>().Single();
+        // The outbox must have recorded the card before the stop; otherwise the stop hands the post back and the
+        // restarted dispatcher has to find it again (CardPostAnswerLost_… covers that).
+        await CardMessageAsync(chat, id, "card", m => m.Status == OutboxStatus.Delivered);
+        var dispatcher = Dispatcher(chat);
         await dispatcher.StopAsync(Ct);
 
         // Three more alerts of the incident while nothing is sent. They only raise the count, so ingest announces
@@ -89,22 +84,89 @@ public sealed class SlackChatTests
             await chat.PostAlertsAsync(Ct, Some.Alert());
         }
 
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        List<OutboxStatus> waiting;
-        do
-        {
-            await Task.Delay(50, Ct);
-            await chat.Host.WaitForPipelineAsync();
-            waiting = await chat.Host.QueryAsync(db => db.Set<OutboxMessage>()
-                .Where(m => m.IncidentId == id && m.Channel == "slack" && m.Kind == "card_update").Select(m => m.Status).ToListAsync(Ct));
-        }
-        while (waiting.Count == 0 && DateTime.UtcNow < deadline);
+        var waiting = (await CardUpdatesAsync(chat, id)).Select(m => m.Status).ToList();
         await dispatcher.StartAsync(Ct);
         var updated = await chat.Slack.WaitForMessageAsync(m => m.Ts == card.Ts && m.Edits > 0, TimeSpan.FromSeconds(20));
 
         Assert.Equal([OutboxStatus.Pending], waiting);
         Assert.Contains("4 alerts", updated.Blocks!.ToJsonString(), StringComparison.Ordinal);
         Assert.Equal(1, chat.Slack.Calls.Count(c => c.Method == "chat.update"));
+    }
+
+    /// <summary>
+    /// In an alert storm hundreds of cards wait for count refreshes behind Slack's chat.update pace. A state change must
+    /// not wait behind them: its update is urgent, and a count refresh still waiting is made urgent (one update, which
+    /// renders the newest state) instead of a second update being queued.
+    /// </summary>
+    [Fact]
+    public async Task CardUpdates_StateChangeUrgent_CountRefreshRoutine_WaitingRefreshPromoted()
+    {
+        await using var chat = await ChatHarness.StartAsync(extraYaml: "ingest:\n  count_refresh_interval: 1s\n");
+        var (id, card) = await chat.IncidentAsync(Ct);
+        await CardMessageAsync(chat, id, "card", m => m.Status == OutboxStatus.Delivered);
+        var dispatcher = Dispatcher(chat);
+        await dispatcher.StopAsync(Ct);
+
+        await chat.PostAlertsAsync(Ct, Some.Alert());
+        var refresh = Assert.Single(await CardUpdatesAsync(chat, id));
+        Assert.Equal(OutboxPriority.Routine, refresh.Priority);
+
+        await AssertOkAsync(chat, id, "ack");
+        await chat.Host.WaitForPipelineAsync();
+        var promoted = Assert.Single(await CardUpdatesAsync(chat, id));
+        Assert.Equal((refresh.Id, OutboxPriority.Urgent), (promoted.Id, promoted.Priority));
+
+        await dispatcher.StartAsync(Ct);
+        await CardMessageAsync(chat, id, "card_update", m => m.Status == OutboxStatus.Delivered);
+        var acknowledged = await chat.Slack.WaitForMessageAsync(m => m.Ts == card.Ts && m.Edits > 0, TimeSpan.FromSeconds(20));
+        Assert.Contains("acknowledged", acknowledged.Text, StringComparison.OrdinalIgnoreCase);
+
+        // Nothing waits now: the next state change queues an urgent update of its own.
+        await AssertOkAsync(chat, id, "resolve");
+        await chat.Host.WaitForPipelineAsync();
+        var resolved = await CardMessageAsync(chat, id, "card_update", m => m.Id != refresh.Id);
+        Assert.Equal(OutboxPriority.Urgent, resolved.Priority);
+    }
+
+    private static OutboxDispatcher Dispatcher(ChatHarness chat) =>
+        chat.Host.App.Services.GetServices<IHostedService>().OfType<OutboxDispatcher>().Single();
+
+    private static async Task AssertOkAsync(ChatHarness chat, long id, string action)
+    {
+        var response = await chat.Host.Operator.PostAsync($"/api/v1/incidents/{id}/actions/{action}",
+            new StringContent("""{"actor":"alice"}""", System.Text.Encoding.UTF8, "application/json"), Ct);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    /// <summary>The incident's newest Slack message of <paramref name="kind"/> once it matches (a 30 s guard against a hang).</summary>
+    private static async Task<OutboxMessage> CardMessageAsync(ChatHarness chat, long id, string kind, Func<OutboxMessage, bool> match)
+    {
+        for (var deadline = DateTime.UtcNow.AddSeconds(30); ; await Task.Delay(20, Ct))
+        {
+            var newest = await chat.Host.QueryAsync(db => db.Set<OutboxMessage>().AsNoTracking()
+                .Where(m => m.IncidentId == id && m.Channel == "slack" && m.Kind == kind).OrderByDescending(m => m.Id).FirstOrDefaultAsync(Ct));
+            if (newest is not null && match(newest))
+            {
+                return newest;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"no {kind} message of incident {id} matched in time");
+        }
+    }
+
+    /// <summary>The incident's Slack card updates, once the pipeline has queued at least one (a 20 s guard).</summary>
+    private static async Task<List<OutboxMessage>> CardUpdatesAsync(ChatHarness chat, long id)
+    {
+        for (var deadline = DateTime.UtcNow.AddSeconds(20); ; await Task.Delay(50, Ct))
+        {
+            await chat.Host.WaitForPipelineAsync();
+            var updates = await chat.Host.QueryAsync(db => db.Set<OutboxMessage>().AsNoTracking()
+                .Where(m => m.IncidentId == id && m.Channel == "slack" && m.Kind == "card_update").OrderBy(m => m.Id).ToListAsync(Ct));
+            if (updates.Count > 0 || DateTime.UtcNow >= deadline)
+            {
+                return updates;
+            }
+        }
     }
 
     /// <summary>
@@ -122,17 +184,10 @@ public sealed class SlackChatTests
         chat.Slack.LoseNextAnswer("chat.postMessage");
 
         var (id, first) = await chat.IncidentAsync(Ct);
-        OutboxMessage? card = null;
-        for (var deadline = DateTime.UtcNow.AddSeconds(30); card?.Status != OutboxStatus.Delivered && DateTime.UtcNow < deadline;)
-        {
-            await Task.Delay(50, Ct);
-            card = await chat.Host.QueryAsync(db => db.Set<OutboxMessage>().AsNoTracking()
-                .SingleAsync(m => m.IncidentId == id && m.Channel == "slack" && m.Kind == "card", Ct));
-        }
+        var card = await CardMessageAsync(chat, id, "card", m => m.Status == OutboxStatus.Delivered);
 
         var cards = chat.Slack.Messages.Where(m => m.ThreadTs is null && m.Channel == ChatHarness.Channel
             && m.Text?.Contains($"incident #{id}", StringComparison.Ordinal) == true).ToList();
-        Assert.Equal(OutboxStatus.Delivered, card!.Status);
         Assert.Equal(2, card.Attempts);
         Assert.Equal("triage_incident_card", first.Metadata?["event_type"]?.GetValue<string>());
         Assert.Equal(id, first.Metadata?["event_payload"]?["incident_id"]?.GetValue<long>());
@@ -141,9 +196,7 @@ public sealed class SlackChatTests
         Assert.Equal($"{ChatHarness.Channel}|{cards[^1].Ts}", card.RemoteId);
 
         // Updates edit the card the outbox recorded.
-        var ack = await chat.Host.Operator.PostAsync($"/api/v1/incidents/{id}/actions/ack",
-            new StringContent("""{"actor":"alice"}""", System.Text.Encoding.UTF8, "application/json"), Ct);
-        Assert.Equal(HttpStatusCode.OK, ack.StatusCode);
+        await AssertOkAsync(chat, id, "ack");
         await chat.Slack.WaitForMessageAsync(m => m.Ts == cards[^1].Ts && m.Edits > 0, TimeSpan.FromSeconds(20));
     }
 

@@ -26,12 +26,16 @@ internal sealed record DirectPage(long IncidentId, string Person, string UserId,
 
 /// <summary>
 /// Pages a person in Slack: <c>conversations.open</c> with their member id (the bot needs <c>im:write</c>) gives the DM
-/// channel, then <c>chat.postMessage</c> into it. Opening is idempotent in Slack (<c>already_open</c>), so a retried
-/// page opens again and posts.
+/// channel, then <c>chat.postMessage</c> into it. Opening is idempotent in Slack (<c>already_open</c>). The message
+/// carries metadata naming the page, so a retried page whose earlier answer was lost finds that post in the DM's
+/// history (<c>im:history</c>) instead of paging the person twice.
 /// </summary>
 internal sealed class SlackDirectPageChannel(SlackWebApiClient slack) : IDeliveryChannel
 {
     public const string ChannelName = "slack_page";
+
+    /// <summary>The <c>event_type</c> of a page's message metadata; its payload names the incident and the page (outbox id).</summary>
+    public const string PageEventType = "triage_page";
 
     public string Name => ChannelName;
 
@@ -40,7 +44,16 @@ internal sealed class SlackDirectPageChannel(SlackWebApiClient slack) : IDeliver
         var page = DirectPage.Read(message);
         try
         {
-            var posted = await slack.PostDirectMessageAsync(page.UserId, new JsonObject { ["text"] = page.Text }, cancellationToken);
+            var dm = new JsonObject
+            {
+                ["text"] = page.Text,
+                ["metadata"] = new JsonObject
+                {
+                    ["event_type"] = PageEventType,
+                    ["event_payload"] = new JsonObject { ["incident_id"] = page.IncidentId, ["page"] = message.Id },
+                },
+            };
+            var posted = await slack.PostDirectMessageAsync(page.UserId, dm, cancellationToken, message.EarlierAttemptsSince);
             return DeliveryResult.Delivered($"{posted.Channel}|{posted.Ts}");
         }
         catch (ChatDeliveryException e)

@@ -192,9 +192,11 @@ public sealed partial class SlackWebApiClient
 
     /// <summary>
     /// A direct message to a person (a page): opens the DM once per person (a user's DM channel does not change, and
-    /// conversations.open is a Tier 3 method a burst of pages would otherwise queue on), then posts.
+    /// conversations.open is a Tier 3 method a burst of pages would otherwise queue on), then posts, or with
+    /// <paramref name="triedSince"/> finds an earlier attempt's post first (<see cref="PostMessageOnceAsync"/>; reading a
+    /// DM's history needs <c>im:history</c>).
     /// </summary>
-    public async Task<SlackMessageRef> PostDirectMessageAsync(string userId, JsonObject message, CancellationToken ct)
+    public async Task<SlackMessageRef> PostDirectMessageAsync(string userId, JsonObject message, CancellationToken ct, DateTimeOffset? triedSince = null)
     {
         if (!_directMessageChannels.TryGetValue(userId, out var channel))
         {
@@ -203,7 +205,7 @@ public sealed partial class SlackWebApiClient
 
         try
         {
-            return await PostMessageAsync(channel, message, null, ct);
+            return await PostMessageOnceAsync(channel, message, triedSince, ct);
         }
         catch (ChatDeliveryException e) when (e.ErrorCode is "channel_not_found" or "is_archived" or "not_in_channel")
         {
@@ -334,7 +336,8 @@ public sealed partial class SlackWebApiClient
         public static partial void Warning(ILogger logger, string method, string warning);
 
         [LoggerMessage(Level = LogLevel.Warning, Message = "Cannot read the history of Slack channel {Channel} (missing_scope: the bot needs "
-            + "channels:history, or groups:history for a private channel), so a message an earlier attempt may have posted ({Metadata}) is posted again")]
+            + "channels:history, groups:history for a private channel, im:history for a DM), so a message an earlier attempt may have posted "
+            + "({Metadata}) is posted again")]
         public static partial void HistoryUnreadable(ILogger logger, string channel, string metadata);
     }
 }

@@ -49,7 +49,7 @@ public sealed class FakeSlackWebApi : IAsyncDisposable
     private readonly Lock _lock = new();
     private readonly TimeProvider _time;
     private readonly FakeAdmission _admission;
-    private readonly HashSet<string> _answersToLose = new(StringComparer.Ordinal);
+    private readonly List<(string Method, string? Channel)> _answersToLose = [];
     private WebApplication? _app;
     private long _tsCounter;
 
@@ -118,14 +118,15 @@ public sealed class FakeSlackWebApi : IAsyncDisposable
     }
 
     /// <summary>
-    /// The next call of <paramref name="method"/> is carried out (a post is stored) but its answer never arrives: the
-    /// connection is dropped, as when a network or a stopping client loses a response Slack already acted on.
+    /// The next successful call of <paramref name="method"/> (to <paramref name="channel"/>, when given) is carried out
+    /// (a post is stored) but its answer never arrives: the connection is dropped, as when a network or a stopping
+    /// client loses a response Slack already acted on.
     /// </summary>
-    public void LoseNextAnswer(string method)
+    public void LoseNextAnswer(string method, string? channel = null)
     {
         lock (_lock)
         {
-            _answersToLose.Add(method);
+            _answersToLose.Add((method, channel));
         }
     }
 
@@ -184,7 +185,15 @@ public sealed class FakeSlackWebApi : IAsyncDisposable
         lock (_lock)
         {
             _calls.Add(new FakeSlackCall(method, status, body["ok"]?.GetValue<bool>() == true ? null : body["error"]?.GetValue<string>(), _time.GetUtcNow()));
-            lose = _answersToLose.Remove(method);
+            var answeredChannel = body["channel"] is JsonValue answered && answered.TryGetValue<string>(out var c) ? c : null;
+            var index = body["ok"]?.GetValue<bool>() == true
+                ? _answersToLose.FindIndex(l => l.Method == method && (l.Channel is null || l.Channel == answeredChannel))
+                : -1;
+            lose = index >= 0;
+            if (lose)
+            {
+                _answersToLose.RemoveAt(index);
+            }
         }
 
         if (lose)

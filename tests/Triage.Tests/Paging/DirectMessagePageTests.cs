@@ -126,6 +126,24 @@ public sealed class DirectMessagePageTests : IAsyncLifetime
         Assert.Contains(_slack.Calls, c => c.Method == "conversations.open" && c.Error == "user_not_found");
     }
 
+    /// <summary>Slack posted alice's page but the answer was lost: the retry finds the page in her DM and does not page her twice.</summary>
+    [Fact]
+    public async Task SlackPageAnswerLost_RetryFindsItInTheDm_AlicePagedOnce()
+    {
+        _slack.LoseNextAnswer("chat.postMessage", "D0ALICE");
+        var id = await OpenIncidentAsync();
+
+        var page = await _slack.WaitForMessageAsync(m => m.Channel == "D0ALICE", Wait);
+        await WaitForTimelineAsync(id, t => t is { Channel: "slack_page", Kind: "delivery_retrying" });
+        _clock.Advance(TimeSpan.FromSeconds(5)); // past the first retry's backoff (1–2 s), far from the next level (5 min)
+        var timeline = await WaitForTimelineAsync(id, t => t is { Channel: "slack_page", Kind: "delivery_delivered" });
+
+        Assert.Single(_slack.Messages, m => m.Channel == "D0ALICE");
+        Assert.Equal("triage_page", page.Metadata?["event_type"]?.GetValue<string>());
+        Assert.Contains(_slack.Calls, c => c.Method == "conversations.history" && c.Error is null);
+        Assert.Contains(timeline, t => t.Channel == "slack_page" && t.Kind == "delivery_delivered" && t.Detail.Contains(page.Ts, StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task Acknowledged_BeforeTheNextLevel_NobodyElseIsMessaged()
     {

@@ -38,11 +38,12 @@ public sealed class SensorHostTests
         await using var service = await SensorEndpoints.StartAsync();
         var node = $"sensorhost-test-{Environment.ProcessId}-{Guid.NewGuid():N}"[..40];
         var spool = Directory.CreateTempSubdirectory("sensorhost-spool-");
+        var metricsPort = FreeLoopbackPort();
         using var stop = new CancellationTokenSource();
         var sensor = Task.Run(() => SensorHost.RunAsync(
         [
             $"--Sensor:ServiceUrl={service.Url}", $"--Sensor:Token={Token}", $"--Sensor:Node={node}",
-            $"--Sensor:SpoolDir={spool.FullName}", "--Sensor:MetricsUrl=http://127.0.0.1:0",
+            $"--Sensor:SpoolDir={spool.FullName}", $"--Sensor:MetricsUrl=http://127.0.0.1:{metricsPort}",
             $"--Sensor:ContainersConf={TestContainer.ConfigFile}", "--Sensor:CommandPollSeconds=1",
             "--Sensor:Evidence:CaptureRules:0=" + DriftRule, "--Sensor:Evidence:CaptureMinPriority=none",
             // This sensor sees every container on the machine: it must never pause another test's container.
@@ -98,6 +99,22 @@ public sealed class SensorHostTests
 
             Assert.Null(ProcFs.Read(alert.Process.Pid!.Value));
             Assert.Equal(0, service.Unauthorized);
+
+            // The metrics endpoint, scraped as Prometheus would: the gauges set at collection time are all there
+            // (enforcement included), and the live ones say what the sensor saw.
+            using var http = new HttpClient();
+            var metrics = await http.GetStringAsync($"http://127.0.0.1:{metricsPort}/metrics", Ct);
+            foreach (var gauge in new[]
+            {
+                "sensor_enforcement_deny_entries", "sensor_enforcement_removed_cgroups", "sensor_enforcement_deny_failures",
+                "sensor_spool_depth", "sensor_containers_known", "sensor_evidence_captures_requested", "sensor_alerts_shipped",
+            })
+            {
+                Assert.Matches($"(?m)^{gauge}(\\{{[^}}]*\\}})? [0-9.e+-]+$", metrics);
+            }
+
+            Assert.True(Sample(metrics, "sensor_containers_known") >= 1, "the running container is not counted");
+            Assert.True(Sample(metrics, "sensor_evidence_captures_requested") >= 1, "the capture at detection is not counted");
         }
         finally
         {
@@ -106,6 +123,18 @@ public sealed class SensorHostTests
             spool.Delete(recursive: true);
         }
     }
+
+    /// <summary>A loopback port free a moment ago, for a listener the test must know the port of.</summary>
+    private static int FreeLoopbackPort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>The value of an unlabelled sample in Prometheus text.</summary>
+    private static double Sample(string metrics, string name) => double.Parse(
+        System.Text.RegularExpressions.Regex.Match(metrics, $"(?m)^{name} ([0-9.e+-]+)$").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>One upload as the stand-in received it.</summary>
     private sealed record Upload(string Kind, string? AlertId, string? ContainerId, long? CommandId, string? Unavailable, byte[] Body);

@@ -307,7 +307,7 @@ public sealed class FakeSlackWebApi : IAsyncDisposable
         var result = method switch
         {
             "auth.test" => new JsonObject { ["ok"] = true, ["user_id"] = "UFAKEBOT", ["bot_id"] = BotId },
-            "conversations.history" => Error("invalid_arguments"), // POSTed by this fake's clients only by mistake
+            "conversations.history" => Error("invalid_arguments"), // this fake serves it by GET only, its documented verb
             "conversations.open" => OpenConversation(args),
             "chat.postMessage" => PostMessage(args, channel, ephemeral: false),
             "chat.postEphemeral" => PostMessage(args, channel, ephemeral: true),

@@ -328,7 +328,7 @@ internal sealed partial class OutboxDispatcher : BackgroundService
             return result;
         }
 
-        var detail = Apply(message, result, _time.GetUtcNow());
+        var outcome = Apply(message, result, _time.GetUtcNow());
         if (message.IncidentId is { } incidentId)
         {
             db.Timeline.Add(new TimelineEntry
@@ -343,20 +343,19 @@ internal sealed partial class OutboxDispatcher : BackgroundService
                     OutboxStatus.Failed => "delivery_failed",
                     _ => "delivery_retrying",
                 },
-                Detail = detail,
+                Detail = $"{message.Channel} {message.Kind} attempt {message.Attempts.ToString(CultureInfo.InvariantCulture)}: {outcome}",
             });
         }
 
         // The result is recorded even when shutdown began during the attempt: losing it would repeat a delivered message.
         await db.SaveChangesAsync(CancellationToken.None);
-        LogAttempt(_logger, message.Id, message.Channel, message.Kind, message.Attempts, detail);
+        LogAttempt(_logger, message.Id, message.Channel, message.Kind, message.Attempts, outcome);
         return result;
     }
 
-    /// <summary>Applies the result to the message; returns the line for the timeline.</summary>
+    /// <summary>Applies the result to the message; returns what came of the attempt, in words.</summary>
     private string Apply(OutboxMessage message, DeliveryResult result, DateTimeOffset now)
     {
-        var what = $"{message.Channel} {message.Kind} attempt {message.Attempts.ToString(CultureInfo.InvariantCulture)}";
         switch (result.Outcome)
         {
             case DeliveryOutcome.Delivered:
@@ -364,22 +363,22 @@ internal sealed partial class OutboxDispatcher : BackgroundService
                 message.DeliveredAt = now;
                 message.RemoteId = result.RemoteId;
                 message.LastError = null;
-                return result.RemoteId is null ? $"{what}: delivered" : $"{what}: delivered ({result.RemoteId})";
+                return result.RemoteId is null ? "delivered" : $"delivered ({result.RemoteId})";
             case DeliveryOutcome.FailedPermanently:
                 message.Status = OutboxStatus.Failed;
                 message.LastError = result.Error;
-                return $"{what}: failed permanently: {result.Error}";
+                return $"failed permanently: {result.Error}";
             default:
                 message.LastError = result.Error;
                 if (message.Attempts >= _options.MaxAttempts)
                 {
                     message.Status = OutboxStatus.Failed;
-                    return $"{what}: gave up after {message.Attempts} attempts: {result.Error}";
+                    return $"gave up after {message.Attempts} attempts: {result.Error}";
                 }
 
                 var delay = result.RetryAfter ?? Backoff(message.Attempts);
                 message.NextAttemptAt = now + delay;
-                return $"{what}: {result.Error}; retrying in {Format(delay)}";
+                return $"{result.Error}; retrying in {Format(delay)}";
         }
     }
 
@@ -397,6 +396,6 @@ internal sealed partial class OutboxDispatcher : BackgroundService
     [LoggerMessage(Level = LogLevel.Error, Message = "Outbox dispatch round failed; trying again at the next poll")]
     private static partial void LogRoundFailed(ILogger logger, Exception exception);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Outbox message {Id} ({Channel} {Kind}) attempt {Attempt}: {Detail}")]
-    private static partial void LogAttempt(ILogger logger, long id, string channel, string kind, int attempt, string detail);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Outbox message {Id} ({Channel} {Kind}) attempt {Attempt}: {Outcome}")]
+    private static partial void LogAttempt(ILogger logger, long id, string channel, string kind, int attempt, string outcome);
 }

@@ -117,7 +117,9 @@ public sealed partial class SlackWebApiClient
     /// already. chat.postMessage takes no idempotency key, so when <paramref name="triedSince"/> is set (an attempt since
     /// then may have arrived although its answer was lost: a timeout, a dropped connection, a stop or a crash) the
     /// channel's history is read first (<see cref="FindBotMessageAsync"/>) and a post with the same metadata is returned
-    /// instead of posting again. Without a history scope the message is posted again: a second copy, never none.
+    /// instead of posting again. When the history cannot be read at all (no history scope; a channel given by name,
+    /// which chat.postMessage takes but conversations.history does not) the message is posted again: a second copy,
+    /// never none. A passing failure (rate limit, 5xx) is thrown, so the attempt is retried later without posting.
     /// </summary>
     public async Task<SlackMessageRef> PostMessageOnceAsync(string channel, JsonObject message, DateTimeOffset? triedSince, CancellationToken ct)
     {
@@ -130,9 +132,9 @@ public sealed partial class SlackWebApiClient
                     return posted;
                 }
             }
-            catch (ChatDeliveryException e) when (e.ErrorCode == "missing_scope")
+            catch (ChatDeliveryException e) when (!e.Retryable)
             {
-                Log.HistoryUnreadable(_logger, channel, metadata.ToJsonString());
+                Log.HistoryUnreadable(_logger, channel, e.ErrorCode ?? e.Message, metadata.ToJsonString());
             }
         }
 
@@ -335,9 +337,9 @@ public sealed partial class SlackWebApiClient
         [LoggerMessage(Level = LogLevel.Information, Message = "Slack {Method} warned: {Warning}")]
         public static partial void Warning(ILogger logger, string method, string warning);
 
-        [LoggerMessage(Level = LogLevel.Warning, Message = "Cannot read the history of Slack channel {Channel} (missing_scope: the bot needs "
-            + "channels:history, groups:history for a private channel, im:history for a DM), so a message an earlier attempt may have posted "
-            + "({Metadata}) is posted again")]
-        public static partial void HistoryUnreadable(ILogger logger, string channel, string metadata);
+        [LoggerMessage(Level = LogLevel.Warning, Message = "Cannot read the history of Slack channel {Channel} ({Error}: the bot needs "
+            + "channels:history, groups:history for a private channel, im:history for a DM, and the channel must be given by its id), so a "
+            + "message an earlier attempt may have posted ({Metadata}) is posted again")]
+        public static partial void HistoryUnreadable(ILogger logger, string channel, string error, string metadata);
     }
 }

@@ -85,7 +85,7 @@ public sealed class SlackWebApiClientTests : IAsyncLifetime
     [Fact]
     public async Task FindBotMessage_WithoutHistoryScope_ThrowsWithSlacksCode()
     {
-        _slack.HistoryScopeMissing = true;
+        _slack.HistoryError = "missing_scope";
 
         var error = await Assert.ThrowsAsync<ChatDeliveryException>(() => Client().FindBotMessageAsync(
             "C0PAYMENTS", Metadata("triage_incident_card", 7), _time.GetUtcNow(), TestContext.Current.CancellationToken));

@@ -73,10 +73,10 @@ public sealed class FakeSlackWebApi : IAsyncDisposable
     public int ChannelBurstLimit { get; set; } = 8;
 
     /// <summary>
-    /// When set, conversations.history answers <c>missing_scope</c>, as for a bot installed without
-    /// <c>channels:history</c> / <c>groups:history</c>.
+    /// When set, every conversations.history call answers this Slack error: <c>missing_scope</c> as for a bot installed
+    /// without <c>channels:history</c> / <c>groups:history</c>, <c>channel_not_found</c> as for a channel given by name.
     /// </summary>
-    public bool HistoryScopeMissing { get; set; }
+    public string? HistoryError { get; set; }
 
     /// <summary>Called for every stored message (post or update), on the request thread.</summary>
     public Action<FakeSlackMessage>? OnMessage { get; set; }
@@ -460,11 +460,15 @@ public sealed class FakeSlackWebApi : IAsyncDisposable
             return (injectedStatus, Error("ratelimited"), injectedRetryAfter);
         }
 
-        if (HistoryScopeMissing)
+        if (HistoryError is { } error)
         {
-            var missing = Error("missing_scope");
-            missing["needed"] = "channels:history,groups:history,mpim:history,im:history";
-            return (200, missing, null);
+            var failed = Error(error);
+            if (error == "missing_scope")
+            {
+                failed["needed"] = "channels:history,groups:history,mpim:history,im:history";
+            }
+
+            return (200, failed, null);
         }
 
         if (!IsChannel(channel))

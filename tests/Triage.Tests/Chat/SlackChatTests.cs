@@ -172,15 +172,18 @@ public sealed class SlackChatTests
     /// <summary>
     /// Slack carried out the card's chat.postMessage but its answer was lost (a dropped connection; a timeout, a stop or a
     /// crash mid-call look the same). The retry finds the card in the channel's history by its message metadata and
-    /// adopts it, so later updates edit it; without a history scope it posts again (a second card, never none).
+    /// adopts it, so later updates edit it. When the history cannot be read (no history scope; a channel configured by
+    /// name, which conversations.history does not take) it posts again: a second card, never none.
     /// </summary>
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public async Task CardPostAnswerLost_RetryFindsThePostedCardInHistory_OrPostsAgainWithoutHistoryScope(bool historyReadable)
+    [InlineData(null)]
+    [InlineData("missing_scope")]
+    [InlineData("channel_not_found")]
+    public async Task CardPostAnswerLost_RetryFindsThePostedCardInHistory_OrPostsAgainWhenHistoryUnreadable(string? historyError)
     {
+        var historyReadable = historyError is null;
         await using var chat = await ChatHarness.StartAsync();
-        chat.Slack.HistoryScopeMissing = !historyReadable;
+        chat.Slack.HistoryError = historyError;
         chat.Slack.LoseNextAnswer("chat.postMessage");
 
         var (id, first) = await chat.IncidentAsync(Ct);
@@ -191,7 +194,7 @@ public sealed class SlackChatTests
         Assert.Equal(2, card.Attempts);
         Assert.Equal("triage_incident_card", first.Metadata?["event_type"]?.GetValue<string>());
         Assert.Equal(id, first.Metadata?["event_payload"]?["incident_id"]?.GetValue<long>());
-        Assert.Contains(chat.Slack.Calls, c => c.Method == "conversations.history" && c.Error == (historyReadable ? null : "missing_scope"));
+        Assert.Contains(chat.Slack.Calls, c => c.Method == "conversations.history" && c.Error == historyError);
         Assert.Equal(historyReadable ? [first.Ts] : [first.Ts, cards[^1].Ts], cards.Select(m => m.Ts));
         Assert.Equal($"{ChatHarness.Channel}|{cards[^1].Ts}", card.RemoteId);
 

@@ -80,12 +80,7 @@ internal sealed class Outbox(TimeProvider time)
 
     private OutboxMessage NewMessage(OutboxRequest request, DateTimeOffset now)
     {
-        _addedSinceLook[request.Channel] = true;
-        if (request.Priority == OutboxPriority.Urgent)
-        {
-            _urgentAdded.AddOrUpdate(request.Channel, 1, (_, count) => count + 1);
-        }
-
+        NoteAdded(request.Channel, request.Priority);
         return new OutboxMessage
         {
             IncidentId = request.IncidentId,
@@ -198,11 +193,20 @@ internal sealed class Outbox(TimeProvider time)
         if (promoted > 0)
         {
             // As for an urgent message added: a routine round under way ends so this one goes next.
-            _addedSinceLook[channel] = true;
-            _urgentAdded.AddOrUpdate(channel, 1, (_, count) => count + 1);
+            NoteAdded(channel, OutboxPriority.Urgent);
         }
 
         return promoted > 0;
+    }
+
+    /// <summary>Tells the dispatcher's next look that <paramref name="channel"/> got a message, and counts it if urgent.</summary>
+    private void NoteAdded(string channel, int priority)
+    {
+        _addedSinceLook[channel] = true;
+        if (priority == OutboxPriority.Urgent)
+        {
+            _urgentAdded.AddOrUpdate(channel, 1, (_, count) => count + 1);
+        }
     }
 
     /// <summary>Asks the dispatcher to look for due messages now instead of at its next poll.</summary>

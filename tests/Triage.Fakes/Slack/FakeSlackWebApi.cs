@@ -36,8 +36,8 @@ public sealed record FakeSlackCall(string Method, int Status, string? Error, Dat
 /// message <c>message_not_found</c>; and rate limits as HTTP 429 with <c>Retry-After</c>: more than
 /// <see cref="ChannelBurstLimit"/> chat.postMessage calls to one channel within a second, or whatever
 /// <see cref="RateLimitNext"/> injects. Supported methods: chat.postMessage (with message metadata), chat.update,
-/// chat.postEphemeral, conversations.open, auth.test, and conversations.history (a read method: GET with query
-/// arguments, newest first, cursor pages, metadata only with <c>include_all_metadata</c>).
+/// chat.postEphemeral, conversations.open, auth.test, and conversations.history (also by GET with query arguments, its
+/// documented verb; newest first, cursor pages, metadata only with <c>include_all_metadata</c>).
 /// </summary>
 public sealed class FakeSlackWebApi : IAsyncDisposable
 {
@@ -219,12 +219,6 @@ public sealed class FakeSlackWebApi : IAsyncDisposable
             return (404, Error("unknown_method"), null);
         }
 
-        if (HttpMethods.IsGet(request.Method))
-        {
-            // Read methods take their arguments in the query; the fake's write methods are POST only.
-            return method == "conversations.history" ? History(request) : (404, Error("unknown_method"), null);
-        }
-
         using var reader = new StreamReader(request.Body);
         var raw = await reader.ReadToEndAsync();
         var mediaType = request.ContentType?.Split(';')[0].Trim().ToLowerInvariant();
@@ -232,7 +226,21 @@ public sealed class FakeSlackWebApi : IAsyncDisposable
         JsonObject args;
         var token = FakeAdmission.BearerToken(request);
 
-        if (mediaType == "application/json")
+        if (HttpMethods.IsGet(request.Method))
+        {
+            // A read method's documented verb: the arguments in the query. The fake's write methods are POST only.
+            if (method != "conversations.history")
+            {
+                return (404, Error("unknown_method"), null);
+            }
+
+            args = [];
+            foreach (var (key, value) in request.Query)
+            {
+                args[key] = value.ToString();
+            }
+        }
+        else if (mediaType == "application/json")
         {
             // JSON bodies must carry the token in the header; Slack never reads it from a JSON body.
             if (!request.ContentType!.Contains("charset", StringComparison.OrdinalIgnoreCase))
@@ -307,7 +315,7 @@ public sealed class FakeSlackWebApi : IAsyncDisposable
         var result = method switch
         {
             "auth.test" => new JsonObject { ["ok"] = true, ["user_id"] = "UFAKEBOT", ["bot_id"] = BotId },
-            "conversations.history" => Error("invalid_arguments"), // this fake serves it by GET only, its documented verb
+            "conversations.history" => History(args, channel),
             "conversations.open" => OpenConversation(args),
             "chat.postMessage" => PostMessage(args, channel, ephemeral: false),
             "chat.postEphemeral" => PostMessage(args, channel, ephemeral: true),
@@ -440,26 +448,8 @@ public sealed class FakeSlackWebApi : IAsyncDisposable
     /// before <c>latest</c>, newest first, <c>limit</c> (default 100, at most 999) per page, the next page through
     /// <c>response_metadata.next_cursor</c>.
     /// </summary>
-    private (int Status, JsonObject Body, int? RetryAfter) History(HttpRequest request)
+    private JsonObject History(JsonObject args, string? channel)
     {
-        var token = FakeAdmission.BearerToken(request);
-        if (string.IsNullOrEmpty(token))
-        {
-            return (200, Error("not_authed"), null);
-        }
-
-        if (token != Token)
-        {
-            return (200, Error("invalid_auth"), null);
-        }
-
-        var query = request.Query;
-        var channel = query["channel"].ToString();
-        if (_admission.TakeInjected("conversations.history", out var injectedStatus, out var injectedRetryAfter))
-        {
-            return (injectedStatus, Error("ratelimited"), injectedRetryAfter);
-        }
-
         if (HistoryError is { } error)
         {
             var failed = Error(error);
@@ -468,49 +458,49 @@ public sealed class FakeSlackWebApi : IAsyncDisposable
                 failed["needed"] = "channels:history,groups:history,mpim:history,im:history";
             }
 
-            return (200, failed, null);
+            return failed;
         }
 
-        if (!IsChannel(channel))
+        if (channel is null || !IsChannel(channel))
         {
-            return (200, Error("channel_not_found"), null);
+            return Error("channel_not_found");
         }
 
-        if (!TryTs(query["oldest"], 0m, out var oldest))
+        if (!TryTs(Str(args, "oldest"), 0m, out var oldest))
         {
-            return (200, Error("invalid_ts_oldest"), null);
+            return Error("invalid_ts_oldest");
         }
 
-        if (!TryTs(query["latest"], decimal.MaxValue, out var latest))
+        if (!TryTs(Str(args, "latest"), decimal.MaxValue, out var latest))
         {
-            return (200, Error("invalid_ts_latest"), null);
+            return Error("invalid_ts_latest");
         }
 
         var limit = 100;
-        if (query["limit"].Count > 0 && (!int.TryParse(query["limit"], NumberStyles.None, CultureInfo.InvariantCulture, out limit) || limit < 1))
+        if (Str(args, "limit") is { } limitText && (!int.TryParse(limitText, NumberStyles.None, CultureInfo.InvariantCulture, out limit) || limit < 1))
         {
-            return (200, Error("invalid_limit"), null);
+            return Error("invalid_limit");
         }
 
         limit = Math.Min(limit, 999);
-        if (query["cursor"].Count > 0)
+        if (Str(args, "cursor") is { } cursor)
         {
             // The cursor is opaque to clients; here it holds the ts the next page starts below.
             try
             {
-                var before = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(query["cursor"].ToString()));
+                var before = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(cursor));
                 if (!before.StartsWith("next_ts:", StringComparison.Ordinal) || !TryTs(before["next_ts:".Length..], 0m, out latest))
                 {
-                    return (200, Error("invalid_cursor"), null);
+                    return Error("invalid_cursor");
                 }
             }
             catch (FormatException)
             {
-                return (200, Error("invalid_cursor"), null);
+                return Error("invalid_cursor");
             }
         }
 
-        var withMetadata = query["include_all_metadata"].ToString() is "true" or "1";
+        var withMetadata = Str(args, "include_all_metadata") is "true" or "1" || args["include_all_metadata"] is JsonValue flag && flag.TryGetValue<bool>(out var on) && on;
         List<FakeSlackMessage> page;
         bool more;
         lock (_lock)
@@ -547,7 +537,7 @@ public sealed class FakeSlackWebApi : IAsyncDisposable
             };
         }
 
-        return (200, body, null);
+        return body;
     }
 
     private static bool TryTs(string? text, decimal absent, out decimal ts)

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The floor of the ingest writer's durable SQLite work per alert: its statements in C (floor.c), no .NET, no HTTP.
+# Needs gcc, libsqlite3-dev (for sqlite3.h) and the Release build (dotnet build -c Release Triage.sln): its migrate
+# command makes the schema, and floor.c links the SQLite it ships.
+# Usage: bench/sqlite-floor/floor.sh [SMALL_COMMITS=20000] [LARGE_COMMITS=200]
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+small=${1:-20000}
+large=${2:-200}
+work=$(mktemp -d /tmp/triage-sqlite-floor-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+# Linked against the SQLite the service ships, not the system's: the same version and compile options.
+native="$repo/Triage.Api/bin/Release/net10.0/runtimes/linux-x64/native"
+gcc -O2 -Wall -Wextra -Werror -o "$work/floor" "$repo/bench/sqlite-floor/floor.c" -L"$native" -l:libe_sqlite3.so -lm -Wl,-rpath,"$native"
+dotnet "$repo/Triage.Api/bin/Release/net10.0/Triage.Api.dll" migrate --config "$repo/config/triage.example.yaml" \
+    --db "$work/schema.db" > /dev/null
+
+echo "## SQLite floor of the ingest writer's work ($(date -u '+%Y-%m-%d %H:%M UTC'), SQLite $("$work/floor" --version))"
+echo
+echo "| alerts/commit | variant | synchronous | alerts | CPU µs/alert | wall µs/alert | alerts/s, one thread |"
+echo "|---|---|---|---|---|---|---|"
+# About 6 alerts per commit at one alert per request and about 700 at 100 per request (the writer's commit metrics).
+for cell in "6 $small FULL service" "6 $small FULL alerts-only" "6 $small OFF service" \
+            "700 $large FULL service" "700 $large FULL no-checkpoint" "700 $large FULL alerts-only" \
+            "700 $large FULL no-index" "700 $large OFF service"; do
+    rm -f "$work/floor.db" "$work/floor.db-wal" "$work/floor.db-shm"
+    cp "$work/schema.db" "$work/floor.db"
+    # shellcheck disable=SC2086 # the cell's words are the program's arguments
+    "$work/floor" "$work/floor.db" $cell
+done

@@ -52,7 +52,7 @@ internal abstract class ChatChannelBase(IServiceScopeFactory scopes) : IDelivery
                 return DeliveryResult.Delivered(await UpdateAsync(remote, card, cancellationToken));
             }
 
-            return DeliveryResult.Delivered(await PostAsync(to, card, message.EarlierAttemptsSince, cancellationToken));
+            return DeliveryResult.Delivered(await PostAsync(to, card, message.MayHaveArrivedSince, cancellationToken));
         }
         catch (ChatDeferredException e)
         {
@@ -60,7 +60,7 @@ internal abstract class ChatChannelBase(IServiceScopeFactory scopes) : IDelivery
         }
         catch (ChatDeliveryException e)
         {
-            return e.Retryable ? DeliveryResult.Retry(e.Message, e.RetryAfter) : DeliveryResult.Failed(e.Message);
+            return DeliveryResult.Of(e);
         }
     }
 

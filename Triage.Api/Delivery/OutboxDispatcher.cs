@@ -268,12 +268,15 @@ internal sealed partial class OutboxDispatcher : BackgroundService
         var now = _time.GetUtcNow();
         var leaseUntil = now + _options.Lease;
 
-        // The claim is one conditional UPDATE: whoever moves NextAttemptAt past now owns this attempt.
+        // The claim is one conditional UPDATE: whoever moves NextAttemptAt past now owns this attempt. An attempt still
+        // marked as started never recorded its outcome (the process died mid-call), so it may have arrived.
         var claimed = await db.Set<OutboxMessage>()
             .Where(m => m.Id == id && m.Status == OutboxStatus.Pending && m.NextAttemptAt <= now)
             .ExecuteUpdateAsync(s => s
                 .SetProperty(m => m.NextAttemptAt, leaseUntil)
-                .SetProperty(m => m.Attempts, m => m.Attempts + 1), cancellationToken);
+                .SetProperty(m => m.Attempts, m => m.Attempts + 1)
+                .SetProperty(m => m.MayHaveArrivedSince, m => m.MayHaveArrivedSince ?? m.AttemptStartedAt)
+                .SetProperty(m => m.AttemptStartedAt, now), cancellationToken);
         if (claimed == 0)
         {
             return null;
@@ -301,9 +304,11 @@ internal sealed partial class OutboxDispatcher : BackgroundService
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
-                // Shutting down: hand the message back at once instead of waiting out the lease after the restart.
+                // Shutting down: hand the message back at once instead of waiting out the lease after the restart. The
+                // call was cut off mid-way, so it may have arrived.
                 message.NextAttemptAt = _time.GetUtcNow();
                 message.LastError = "interrupted by shutdown";
+                EndAttempt(message, mayHaveArrived: true);
                 await db.SaveChangesAsync(CancellationToken.None);
                 throw;
             }
@@ -323,11 +328,13 @@ internal sealed partial class OutboxDispatcher : BackgroundService
         {
             // Nothing was sent: hand the claimed attempt back and come back when the channel has room.
             message.Attempts--;
+            EndAttempt(message, mayHaveArrived: false);
             message.NextAttemptAt = _time.GetUtcNow() + (result.RetryAfter ?? _options.PollInterval);
             await db.SaveChangesAsync(CancellationToken.None);
             return result;
         }
 
+        EndAttempt(message, result.Outcome != DeliveryOutcome.Delivered && result.MayHaveArrived);
         var outcome = Apply(message, result, _time.GetUtcNow());
         if (message.IncidentId is { } incidentId)
         {
@@ -351,6 +358,17 @@ internal sealed partial class OutboxDispatcher : BackgroundService
         await db.SaveChangesAsync(CancellationToken.None);
         LogAttempt(_logger, message.Id, message.Channel, message.Kind, message.Attempts, outcome);
         return result;
+    }
+
+    /// <summary>Clears the attempt's start mark; an attempt that may have arrived is remembered from its start on.</summary>
+    private static void EndAttempt(OutboxMessage message, bool mayHaveArrived)
+    {
+        if (mayHaveArrived)
+        {
+            message.MayHaveArrivedSince ??= message.AttemptStartedAt;
+        }
+
+        message.AttemptStartedAt = null;
     }
 
     /// <summary>Applies the result to the message; returns what came of the attempt, in words.</summary>

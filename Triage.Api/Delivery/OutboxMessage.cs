@@ -58,10 +58,18 @@ internal sealed class OutboxMessage
     public DateTimeOffset CreatedAt { get; set; }
 
     /// <summary>
-    /// From the second attempt on, the time since which an earlier attempt may have reached the remote side although its
-    /// answer was lost (a timeout, a dropped connection, a stop or a crash mid-call); null on the first attempt.
+    /// When the attempt under way started; null between attempts. Still set when the next attempt is claimed means the
+    /// last one never recorded its outcome: the process died mid-call.
     /// </summary>
-    public DateTimeOffset? EarlierAttemptsSince => Attempts > 1 ? CreatedAt : null;
+    public DateTimeOffset? AttemptStartedAt { get; set; }
+
+    /// <summary>
+    /// Since when an earlier attempt may have reached the remote side although it failed: its answer was lost (a
+    /// timeout, a dropped connection, a stop or a crash mid-call) or was a 5xx. Null while every earlier attempt was
+    /// refused outright (a 429, an error answer) or none was made, so a channel that looks up what it sent (Slack cards
+    /// and pages read the channel's history) only looks when there can be something to find.
+    /// </summary>
+    public DateTimeOffset? MayHaveArrivedSince { get; set; }
 
     /// <summary>When the next attempt is due. While an attempt runs it is pushed out by the lease, so a crash mid-attempt is retried.</summary>
     public DateTimeOffset NextAttemptAt { get; set; }

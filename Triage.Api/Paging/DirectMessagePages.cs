@@ -53,12 +53,12 @@ internal sealed class SlackDirectPageChannel(SlackWebApiClient slack) : IDeliver
                     ["event_payload"] = new JsonObject { ["incident_id"] = page.IncidentId, ["page"] = message.Id },
                 },
             };
-            var posted = await slack.PostDirectMessageAsync(page.UserId, dm, cancellationToken, message.EarlierAttemptsSince);
+            var posted = await slack.PostDirectMessageAsync(page.UserId, dm, cancellationToken, message.MayHaveArrivedSince);
             return DeliveryResult.Delivered($"{posted.Channel}|{posted.Ts}");
         }
         catch (ChatDeliveryException e)
         {
-            return e.Retryable ? DeliveryResult.Retry(e.Message, e.RetryAfter) : DeliveryResult.Failed(e.Message);
+            return DeliveryResult.Of(e);
         }
     }
 }
@@ -94,7 +94,7 @@ internal sealed class TeamsDirectPageChannel(BotConnectorClient connector, ChatO
         }
         catch (ChatDeliveryException e)
         {
-            return e.Retryable ? DeliveryResult.Retry(e.Message, e.RetryAfter) : DeliveryResult.Failed(e.Message);
+            return DeliveryResult.Of(e);
         }
     }
 }

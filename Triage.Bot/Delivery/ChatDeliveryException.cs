@@ -32,6 +32,13 @@ public class ChatDeliveryException : Exception
 
     /// <summary>The service's own error code (<c>channel_not_found</c>, <c>BadArgument</c> …), when it gave one.</summary>
     public string? ErrorCode { get; init; }
+
+    /// <summary>
+    /// The call may have been carried out although it failed: no answer came (a dropped connection, a timeout) or the
+    /// service answered 5xx. False when the service answered that it did not take the call (a 429, an error answer), so
+    /// a retry cannot repeat what it did.
+    /// </summary>
+    public bool MayHaveArrived { get; init; }
 }
 
 /// <summary>

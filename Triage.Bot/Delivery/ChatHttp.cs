@@ -16,12 +16,12 @@ internal static class ChatHttp
         }
         catch (HttpRequestException e)
         {
-            throw new ChatDeliveryException($"{what}: {e.Message}", retryable: true, inner: e);
+            throw new ChatDeliveryException($"{what}: {e.Message}", retryable: true, inner: e) { MayHaveArrived = true };
         }
         catch (TaskCanceledException e) when (!ct.IsCancellationRequested)
         {
             // HttpClient.Timeout, not our caller giving up.
-            throw new ChatDeliveryException($"{what} timed out", retryable: true, inner: e);
+            throw new ChatDeliveryException($"{what} timed out", retryable: true, inner: e) { MayHaveArrived = true };
         }
     }
 

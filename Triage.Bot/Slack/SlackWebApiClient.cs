@@ -236,7 +236,10 @@ public sealed partial class SlackWebApiClient
         {
             var text = await response.Content.ReadAsStringAsync(ct);
             throw new ChatDeliveryException($"response_url answered {(int)response.StatusCode}: {ChatHttp.Shorten(text)}",
-                retryable: (int)response.StatusCode is 429 or >= 500, ChatHttp.RetryAfterOf(response, _time));
+                retryable: (int)response.StatusCode is 429 or >= 500, ChatHttp.RetryAfterOf(response, _time))
+            {
+                MayHaveArrived = (int)response.StatusCode >= 500,
+            };
         }
     }
 
@@ -298,7 +301,10 @@ public sealed partial class SlackWebApiClient
 
                 if ((int)response.StatusCode >= 500)
                 {
-                    throw new ChatDeliveryException($"Slack {method} answered HTTP {(int)response.StatusCode}", retryable: true, ChatHttp.RetryAfterOf(response, _time));
+                    throw new ChatDeliveryException($"Slack {method} answered HTTP {(int)response.StatusCode}", retryable: true, ChatHttp.RetryAfterOf(response, _time))
+                    {
+                        MayHaveArrived = true,
+                    };
                 }
 
                 var text = await response.Content.ReadAsStringAsync(ct);

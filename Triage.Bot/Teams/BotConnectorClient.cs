@@ -160,7 +160,7 @@ public sealed partial class BotConnectorClient(HttpClient http, BotFrameworkOpti
                     if (attempt >= options.MaxAttempts || wait > options.MaxInlineWait)
                     {
                         throw new ChatDeliveryException($"Teams {method} {path} answered {status} after {attempt} attempts: {ChatHttp.Shorten(text)}",
-                            retryable: true, wait) { ErrorCode = ErrorCodeOf(text) };
+                            retryable: true, wait) { ErrorCode = ErrorCodeOf(text), MayHaveArrived = status >= 500 };
                     }
 
                     await Task.Delay(wait, time, ct);
@@ -170,6 +170,7 @@ public sealed partial class BotConnectorClient(HttpClient http, BotFrameworkOpti
                 throw new ChatDeliveryException($"Teams {method} {path} answered {status}: {ChatHttp.Shorten(text)}", retryable: status >= 500)
                 {
                     ErrorCode = ErrorCodeOf(text),
+                    MayHaveArrived = status >= 500,
                 };
             }
         }

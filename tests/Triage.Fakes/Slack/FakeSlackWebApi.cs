@@ -109,11 +109,17 @@ public sealed class FakeSlackWebApi : IAsyncDisposable
     }
 
     /// <summary>The next <paramref name="count"/> calls of <paramref name="method"/> get 429 with Retry-After.</summary>
-    public void RateLimitNext(string method, int count, int retryAfterSeconds)
+    public void RateLimitNext(string method, int count, int retryAfterSeconds) => FailNext(method, count, 429, retryAfterSeconds);
+
+    /// <summary>
+    /// The next <paramref name="count"/> calls of <paramref name="method"/> are not carried out and answered with HTTP
+    /// <paramref name="status"/> (429: <c>ratelimited</c>, with <paramref name="retryAfterSeconds"/>; 5xx: <c>fatal_error</c>).
+    /// </summary>
+    public void FailNext(string method, int count, int status, int? retryAfterSeconds = null)
     {
         lock (_lock)
         {
-            _admission.FailNext(method, count, 429, retryAfterSeconds);
+            _admission.FailNext(method, count, status, retryAfterSeconds);
         }
     }
 
@@ -304,7 +310,7 @@ public sealed class FakeSlackWebApi : IAsyncDisposable
         var channel = Str(args, "channel");
         if (_admission.TakeInjected(method, out var injectedStatus, out var injectedRetryAfter))
         {
-            return (injectedStatus, Error("ratelimited"), injectedRetryAfter);
+            return (injectedStatus, Error(injectedStatus == 429 ? "ratelimited" : "fatal_error"), injectedRetryAfter);
         }
 
         if (method == "chat.postMessage" && channel is not null && !_admission.WithinRate(channel, ChannelBurstLimit))

@@ -203,6 +203,31 @@ public sealed class SlackChatTests
         await chat.Slack.WaitForMessageAsync(m => m.Ts == cards[^1].Ts && m.Edits > 0, TimeSpan.FromSeconds(20));
     }
 
+    /// <summary>
+    /// Slack refused the card's post outright (429): nothing was posted, so the retry posts without reading the channel's
+    /// history, a Tier 3 call that a rate-limited workspace can spare least. A 5xx may have come after the post was
+    /// carried out: the retry reads the history first, finds nothing, and posts. One card either way.
+    /// </summary>
+    [Theory]
+    [InlineData(429, false)]
+    [InlineData(500, true)]
+    public async Task CardPostFailed_RetryReadsHistoryOnlyWhenThePostMayHaveArrived(int status, bool historyRead)
+    {
+        await using var chat = await ChatHarness.StartAsync();
+
+        // The client waits out a short 429 itself and tries again; refusing all three of its tries fails the attempt.
+        chat.Slack.FailNext("chat.postMessage", status == 429 ? 3 : 1, status, status == 429 ? 1 : null);
+        var (id, first) = await chat.IncidentAsync(Ct);
+        var card = await CardMessageAsync(chat, id, "card", m => m.Status == OutboxStatus.Delivered);
+
+        var cards = chat.Slack.Messages.Where(m => m.ThreadTs is null && m.Channel == ChatHarness.Channel
+            && m.Text?.Contains($"incident #{id}", StringComparison.Ordinal) == true).ToList();
+        Assert.Equal(2, card.Attempts);
+        Assert.Equal([first.Ts], cards.Select(m => m.Ts));
+        Assert.Equal(historyRead, chat.Slack.Calls.Any(c => c.Method == "conversations.history"));
+        Assert.Equal(historyRead, card.MayHaveArrivedSince is not null);
+    }
+
     [Theory]
     [InlineData("ack", null, "Acknowledged")]
     [InlineData("resolve", null, "Resolved")]

@@ -410,7 +410,13 @@ public sealed class OutboxDispatcherTests : IAsyncLifetime
         _ = Dispatcher(hang).DispatchDueAsync(CancellationToken.None);
         await entered.Task.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
 
-        var after = new RecordingChannel("pagerduty", (_, _) => DeliveryResult.Delivered("dedup"));
+        var deadAttemptStarted = (await ReloadAsync(message.Id)).AttemptStartedAt;
+        DateTimeOffset? seen = null;
+        var after = new RecordingChannel("pagerduty", (m, _) =>
+        {
+            seen = m.MayHaveArrivedSince;
+            return DeliveryResult.Delivered("dedup");
+        });
         var restarted = Dispatcher(after);
         await restarted.DispatchDueAsync(CancellationToken.None);
         Assert.Empty(after.Attempts); // still leased by the dead attempt
@@ -421,6 +427,49 @@ public sealed class OutboxDispatcherTests : IAsyncLifetime
         var stored = await ReloadAsync(message.Id);
         Assert.Equal(OutboxStatus.Delivered, stored.Status);
         Assert.Equal(2, stored.Attempts);
+
+        // The dead attempt may have reached PagerDuty: the retry is told since when.
+        Assert.NotNull(deadAttemptStarted);
+        Assert.Equal(deadAttemptStarted, seen);
+        Assert.Null(stored.AttemptStartedAt);
+    }
+
+    /// <summary>
+    /// A channel that can look up what an earlier attempt sent (Slack's history) should look only when an attempt may
+    /// have arrived: not after the remote side refused it outright (a 429, an error answer), but from the first attempt
+    /// whose answer was lost or was a 5xx on, whatever the attempts after it answered.
+    /// </summary>
+    [Fact]
+    public async Task DispatchDueAsync_FailedAttempts_RecordSinceWhenOneMayHaveArrived()
+    {
+        var message = await EnqueueAsync(await _database.AddIncidentAsync(), "slack", "k");
+        var seen = new List<DateTimeOffset?>();
+        var started = new List<DateTimeOffset>();
+        var channel = new RecordingChannel("slack", (m, n) =>
+        {
+            seen.Add(m.MayHaveArrivedSince);
+            started.Add(_time.GetUtcNow());
+            return n switch
+            {
+                1 => DeliveryResult.Retry("ratelimited", TimeSpan.FromSeconds(1), mayHaveArrived: false),
+                2 => DeliveryResult.Retry("timed out"),
+                3 => DeliveryResult.Retry("ratelimited", TimeSpan.FromSeconds(1), mayHaveArrived: false),
+                _ => DeliveryResult.Delivered("C1|1.0"),
+            };
+        });
+        var dispatcher = Dispatcher(channel);
+        for (var attempt = 0; attempt < 4; attempt++)
+        {
+            await dispatcher.DispatchDueAsync(CancellationToken.None);
+            _time.Advance(TimeSpan.FromMinutes(2));
+        }
+
+        var stored = await ReloadAsync(message.Id);
+        Assert.Equal(OutboxStatus.Delivered, stored.Status);
+        Assert.Equal(4, seen.Count);
+        Assert.Equal([null, null, started[1], started[1]], seen);
+        Assert.Equal(started[1], stored.MayHaveArrivedSince);
+        Assert.Null(stored.AttemptStartedAt);
     }
 
     [Fact]

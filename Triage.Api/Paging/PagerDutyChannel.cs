@@ -42,7 +42,8 @@ internal sealed class PagerDutyChannel(HttpClient http, PagerDutyOptions options
         {
             HttpStatusCode.Accepted or HttpStatusCode.OK => DeliveryResult.Delivered(ReadDedupKey(text) ?? (string?)body["dedup_key"]),
             HttpStatusCode.BadRequest => DeliveryResult.Failed($"HTTP 400: {Describe(text)}"),
-            HttpStatusCode.TooManyRequests => DeliveryResult.Retry($"HTTP 429: {Describe(text)}", RetryAfter(response.Headers.RetryAfter, time) ?? DefaultRateLimitWait),
+            HttpStatusCode.TooManyRequests => DeliveryResult.Retry($"HTTP 429: {Describe(text)}", RetryAfter(response.Headers.RetryAfter, time) ?? DefaultRateLimitWait,
+                mayHaveArrived: false),
             >= HttpStatusCode.InternalServerError => DeliveryResult.Retry($"HTTP {(int)response.StatusCode}: {Describe(text)}"),
             _ => DeliveryResult.Failed($"HTTP {(int)response.StatusCode}: {Describe(text)}"),
         };

@@ -46,7 +46,7 @@ internal sealed class WebhookChannel(HttpClient http, PagingOptions options, Tim
         return response.StatusCode switch
         {
             _ when response.IsSuccessStatusCode => DeliveryResult.Delivered(response.Headers.TryGetValues("X-Request-Id", out var ids) ? ids.First() : null),
-            HttpStatusCode.TooManyRequests => DeliveryResult.Retry("HTTP 429", PagerDutyChannel.RetryAfter(response.Headers.RetryAfter, time)),
+            HttpStatusCode.TooManyRequests => DeliveryResult.Retry("HTTP 429", PagerDutyChannel.RetryAfter(response.Headers.RetryAfter, time), mayHaveArrived: false),
             HttpStatusCode.RequestTimeout or >= HttpStatusCode.InternalServerError => DeliveryResult.Retry($"HTTP {status}"),
             _ => DeliveryResult.Failed($"HTTP {status}: {Shorten(await response.Content.ReadAsStringAsync(cancellationToken))}"),
         };

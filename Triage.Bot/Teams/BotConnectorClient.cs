@@ -128,6 +128,9 @@ public sealed partial class BotConnectorClient(HttpClient http, BotFrameworkOpti
         var uri = new Uri(new Uri(serviceUrl.EndsWith('/') ? serviceUrl : serviceUrl + "/"), path);
         var payload = body.ToJsonString();
         var refreshedToken = false;
+
+        // A 502 or 504 retried here may have been carried out before a later try was refused.
+        var mayHaveArrived = false;
         for (var attempt = 1; ; attempt++)
         {
             var token = await GetTokenAsync(ct);
@@ -150,6 +153,7 @@ public sealed partial class BotConnectorClient(HttpClient http, BotFrameworkOpti
                     continue;
                 }
 
+                mayHaveArrived |= status >= 500;
                 if (status is 429 or 412 or 502 or 504)
                 {
                     var backoff = options.BaseBackoff * Math.Pow(2, attempt - 1);
@@ -160,7 +164,7 @@ public sealed partial class BotConnectorClient(HttpClient http, BotFrameworkOpti
                     if (attempt >= options.MaxAttempts || wait > options.MaxInlineWait)
                     {
                         throw new ChatDeliveryException($"Teams {method} {path} answered {status} after {attempt} attempts: {ChatHttp.Shorten(text)}",
-                            retryable: true, wait) { ErrorCode = ErrorCodeOf(text), MayHaveArrived = status >= 500 };
+                            retryable: true, wait) { ErrorCode = ErrorCodeOf(text), MayHaveArrived = mayHaveArrived };
                     }
 
                     await Task.Delay(wait, time, ct);
@@ -170,7 +174,7 @@ public sealed partial class BotConnectorClient(HttpClient http, BotFrameworkOpti
                 throw new ChatDeliveryException($"Teams {method} {path} answered {status}: {ChatHttp.Shorten(text)}", retryable: status >= 500)
                 {
                     ErrorCode = ErrorCodeOf(text),
-                    MayHaveArrived = status >= 500,
+                    MayHaveArrived = mayHaveArrived,
                 };
             }
         }

@@ -1,4 +1,6 @@
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.EntityFrameworkCore.Migrations;
 using Triage.Api.Configuration;
 using Triage.Api.Persistence;
 using Triage.Tests.Support;
@@ -21,6 +23,43 @@ public sealed class MigrationTests
 
         Assert.False(db.Database.HasPendingModelChanges(),
             "The EF model changed without a migration: run migrations/add.sh <Name>");
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+    }
+
+    /// <summary>
+    /// Before the outbox kept whether an attempt may have arrived, every retried Slack card or page looked for an
+    /// earlier attempt's post. Messages already tried when the service is upgraded keep doing so (what became of their
+    /// attempts was not recorded); untried and finished ones do not.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(TestDatabases.Both), MemberType = typeof(TestDatabases))]
+    public async Task Upgrade_PendingMessagesAlreadyTried_StillLookForAnEarlierPost(DatabaseKind kind)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var directory = Directory.CreateTempSubdirectory("triage-migrations-").FullName;
+        await using var database = await TestDatabases.CreateAsync(kind, directory);
+        var options = new DatabaseOptions();
+        options.ApplyOverride(database.DbArgument);
+        await using var db = DatabaseExtensions.CreateContext(options);
+        var migrator = db.GetService<IMigrator>();
+        await migrator.MigrateAsync("OutboxRetention", ct);
+
+        // The schema of that migration: rows written by hand, times as each provider stores them.
+        object at = database.IsPostgres ? DateTimeOffset.UtcNow : 638_000_000_000_000_000L;
+        foreach (var (key, status, attempts) in new[] { ("tried", "Pending", 2), ("untried", "Pending", 0), ("done", "Delivered", 1) })
+        {
+            await db.Database.ExecuteSqlAsync(
+                $"INSERT INTO outbox (\"Channel\", \"Kind\", \"Payload\", \"IdempotencyKey\", \"Priority\", \"Status\", \"Attempts\", \"CreatedAt\", \"NextAttemptAt\") VALUES ('slack', 'card', '{{}}', {key}, 0, {status}, {attempts}, {at}, {at})",
+                ct);
+        }
+
+        await migrator.MigrateAsync(cancellationToken: ct);
+
+        var rows = await db.Set<Triage.Api.Delivery.OutboxMessage>().AsNoTracking().ToDictionaryAsync(m => m.IdempotencyKey, ct);
+        Assert.Equal(rows["tried"].CreatedAt, rows["tried"].MayHaveArrivedSince);
+        Assert.Null(rows["untried"].MayHaveArrivedSince);
+        Assert.Null(rows["done"].MayHaveArrivedSince);
+        Assert.All(rows.Values, m => Assert.Null(m.AttemptStartedAt));
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
     }
 

@@ -6,6 +6,7 @@ var benchmarks = new Dictionary<string, Func<string[], Task<int>>>(StringCompare
     ["ingest"] = IngestBenchmark.RunAsync,
     ["enrichment"] = EnrichmentBenchmark.RunAsync,
     ["escalation"] = EscalationBenchmark.RunAsync,
+    ["sqlite-floor"] = SqliteFloorBenchmark.RunAsync,
 };
 
 if (args.Length == 0 || !benchmarks.TryGetValue(args[0], out var run))

@@ -1,8 +1,9 @@
 // The floor of the ingest writer's durable SQLite work per alert, without .NET: the writer's own statements (the alert
 // insert and the guarded incident update, see Triage.Api/Ingest/IngestStore.cs) on the service's schema, in C against
-// the system's SQLite, K alerts per commit. What it prints bounds the service from below: at one alert per request
-// (about 6 alerts per commit) the CPU per alert adds to the HTTP side's, and at 100 per request (about 700 per commit)
-// the wall time per alert caps the one writer's rate.
+// the SQLite the service ships (floor.sh links Microsoft.Data.Sqlite's e_sqlite3), K alerts per commit. Its peer,
+// `Triage.Bench sqlite-floor`, runs the same through Microsoft.Data.Sqlite. What it prints bounds the service from
+// below: at one alert per request (about 6 alerts per commit) the CPU per alert adds to the HTTP side's, and at 100
+// per request (about 700 per commit) the wall time per alert caps the one writer's rate.
 //
 // Usage: floor DB ALERTS_PER_COMMIT COMMITS SYNCHRONOUS VARIANT
 //   DB: a copy of a freshly migrated, empty service database (floor.sh makes one)
@@ -173,7 +174,7 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    printf("| %d | %s | %s | %lld | %.1f | %.1f | %.0f |\n", per_commit, variant, synchronous, alerts,
+    printf("| C | %d | %s | %s | %lld | %.1f | %.1f | %.0f |\n", per_commit, variant, synchronous, alerts,
            cpu * 1e6 / alerts, wall * 1e6 / alerts, alerts / wall);
     return 0;
 }

@@ -65,11 +65,11 @@ internal abstract class ChatChannelBase(IServiceScopeFactory scopes) : IDelivery
     }
 
     /// <summary>
-    /// Posts the card; returns the remote id that later updates and replies use. <paramref name="triedSince"/> is set
-    /// when an earlier attempt (since that time) may have posted it already: its answer was lost to a timeout, a dropped
-    /// connection, a stop or a crash. A channel that can look its posts up finds that post instead of posting again.
+    /// Posts the card; returns the remote id that later updates and replies use. <paramref name="mayHaveArrivedSince"/>
+    /// (<see cref="OutboxMessage.MayHaveArrivedSince"/>) is set when an earlier attempt since that time may have posted it
+    /// already. A channel that can look its posts up finds that post instead of posting again.
     /// </summary>
-    protected abstract Task<string> PostAsync(string to, IncidentCard card, DateTimeOffset? triedSince, CancellationToken ct);
+    protected abstract Task<string> PostAsync(string to, IncidentCard card, DateTimeOffset? mayHaveArrivedSince, CancellationToken ct);
 
     protected abstract Task<string> UpdateAsync(string remoteId, IncidentCard card, CancellationToken ct);
 
@@ -111,9 +111,9 @@ internal sealed class SlackDeliveryChannel(IServiceScopeFactory scopes, SlackWeb
         return result;
     }
 
-    protected override async Task<string> PostAsync(string to, IncidentCard card, DateTimeOffset? triedSince, CancellationToken ct)
+    protected override async Task<string> PostAsync(string to, IncidentCard card, DateTimeOffset? mayHaveArrivedSince, CancellationToken ct)
     {
-        var posted = await slack.PostMessageOnceAsync(to, Body(null, card), triedSince, ct);
+        var posted = await slack.PostMessageOnceAsync(to, Body(null, card), mayHaveArrivedSince, ct);
         return $"{posted.Channel}|{posted.Ts}";
     }
 
@@ -147,7 +147,7 @@ internal sealed class TeamsDeliveryChannel(IServiceScopeFactory scopes, BotConne
 
     public static JsonObject Body(IncidentCard card) => TeamsCardBuilder.Activity(TeamsCardBuilder.Build(card), CardText.Fallback(card));
 
-    protected override async Task<string> PostAsync(string to, IncidentCard card, DateTimeOffset? triedSince, CancellationToken ct)
+    protected override async Task<string> PostAsync(string to, IncidentCard card, DateTimeOffset? mayHaveArrivedSince, CancellationToken ct)
     {
         var parameters = new JsonObject
         {
@@ -190,7 +190,7 @@ internal sealed class WorkflowsDeliveryChannel(IServiceScopeFactory scopes, Work
 
     private Uri Url => new(Environment.GetEnvironmentVariable(options.Teams!.WorkflowsWebhookUrlEnv!)!);
 
-    protected override async Task<string> PostAsync(string to, IncidentCard card, DateTimeOffset? triedSince, CancellationToken ct)
+    protected override async Task<string> PostAsync(string to, IncidentCard card, DateTimeOffset? mayHaveArrivedSince, CancellationToken ct)
     {
         await webhook.PostAsync(Url, card, ct);
         return "webhook";
@@ -209,7 +209,7 @@ internal sealed class CardSinkDeliveryChannel(IServiceScopeFactory scopes, Local
 {
     public override string Name => ChatKinds.SinkChannel;
 
-    protected override async Task<string> PostAsync(string to, IncidentCard card, DateTimeOffset? triedSince, CancellationToken ct)
+    protected override async Task<string> PostAsync(string to, IncidentCard card, DateTimeOffset? mayHaveArrivedSince, CancellationToken ct)
     {
         await sink.WriteAsync(card, "posted", ct);
         return sink.IndexPath;

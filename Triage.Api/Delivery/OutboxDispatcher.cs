@@ -334,7 +334,7 @@ internal sealed partial class OutboxDispatcher : BackgroundService
             return result;
         }
 
-        EndAttempt(message, result.Outcome != DeliveryOutcome.Delivered && result.MayHaveArrived);
+        EndAttempt(message, result.MayHaveArrived);
         var outcome = Apply(message, result, _time.GetUtcNow());
         if (message.IncidentId is { } incidentId)
         {

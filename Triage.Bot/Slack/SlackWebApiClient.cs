@@ -114,16 +114,16 @@ public sealed partial class SlackWebApiClient
 
     /// <summary>
     /// chat.postMessage of a message that carries message metadata naming it, unless an earlier attempt posted it
-    /// already. chat.postMessage takes no idempotency key, so when <paramref name="triedSince"/> is set (an attempt since
-    /// then may have arrived although its answer was lost: a timeout, a dropped connection, a stop or a crash) the
+    /// already. chat.postMessage takes no idempotency key, so when <paramref name="mayHaveArrivedSince"/> is set (an
+    /// attempt since then may have arrived although it failed: no answer, a 5xx, a stop or a crash mid-call) the
     /// channel's history is read first (<see cref="FindBotMessageAsync"/>) and a post with the same metadata is returned
     /// instead of posting again. When the history cannot be read at all (no history scope; a channel given by name,
     /// which chat.postMessage takes but conversations.history does not) the message is posted again: a second copy,
     /// never none. A passing failure (rate limit, 5xx) is thrown, so the attempt is retried later without posting.
     /// </summary>
-    public async Task<SlackMessageRef> PostMessageOnceAsync(string channel, JsonObject message, DateTimeOffset? triedSince, CancellationToken ct)
+    public async Task<SlackMessageRef> PostMessageOnceAsync(string channel, JsonObject message, DateTimeOffset? mayHaveArrivedSince, CancellationToken ct)
     {
-        if (triedSince is { } since && message["metadata"] is JsonObject metadata)
+        if (mayHaveArrivedSince is { } since && message["metadata"] is JsonObject metadata)
         {
             try
             {
@@ -195,10 +195,10 @@ public sealed partial class SlackWebApiClient
     /// <summary>
     /// A direct message to a person (a page): opens the DM once per person (a user's DM channel does not change, and
     /// conversations.open is a Tier 3 method a burst of pages would otherwise queue on), then posts, or with
-    /// <paramref name="triedSince"/> finds an earlier attempt's post first (<see cref="PostMessageOnceAsync"/>; reading a
-    /// DM's history needs <c>im:history</c>).
+    /// <paramref name="mayHaveArrivedSince"/> finds an earlier attempt's post first (<see cref="PostMessageOnceAsync"/>;
+    /// reading a DM's history needs <c>im:history</c>).
     /// </summary>
-    public async Task<SlackMessageRef> PostDirectMessageAsync(string userId, JsonObject message, CancellationToken ct, DateTimeOffset? triedSince = null)
+    public async Task<SlackMessageRef> PostDirectMessageAsync(string userId, JsonObject message, CancellationToken ct, DateTimeOffset? mayHaveArrivedSince = null)
     {
         if (!_directMessageChannels.TryGetValue(userId, out var channel))
         {
@@ -207,7 +207,7 @@ public sealed partial class SlackWebApiClient
 
         try
         {
-            return await PostMessageOnceAsync(channel, message, triedSince, ct);
+            return await PostMessageOnceAsync(channel, message, mayHaveArrivedSince, ct);
         }
         catch (ChatDeliveryException e) when (e.ErrorCode is "channel_not_found" or "is_archived" or "not_in_channel")
         {

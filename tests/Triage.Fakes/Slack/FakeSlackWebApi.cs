@@ -115,13 +115,8 @@ public sealed class FakeSlackWebApi : IAsyncDisposable
     /// The next <paramref name="count"/> calls of <paramref name="method"/> are not carried out and answered with HTTP
     /// <paramref name="status"/> (429: <c>ratelimited</c>, with <paramref name="retryAfterSeconds"/>; 5xx: <c>fatal_error</c>).
     /// </summary>
-    public void FailNext(string method, int count, int status, int? retryAfterSeconds = null)
-    {
-        lock (_lock)
-        {
-            _admission.FailNext(method, count, status, retryAfterSeconds);
-        }
-    }
+    public void FailNext(string method, int count, int status, int? retryAfterSeconds = null) =>
+        _admission.FailNext(method, count, status, retryAfterSeconds); // FakeAdmission locks for itself.
 
     /// <summary>
     /// The next successful call of <paramref name="method"/> (to <paramref name="channel"/>, when given) is carried out
